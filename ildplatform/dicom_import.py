@@ -1,0 +1,569 @@
+"""Reading, checking, ordering and de-identifying CT DICOM files (no Django here).
+
+The import service calls these in order: `read_sources` (files, folders, zips) -> `parse_instance`
+per file -> `assemble_series` (group, check, order) -> `deidentify_instance` before storing. Every
+refusal is a `FileProblem` naming the file and the reason, so one import reports all its problems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pydicom
+from dicognito.anonymizer import Anonymizer
+from dicognito.value_keeper import ValueKeeper
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+CT_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image Storage
+}
+AXIAL_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+GEOMETRY_TOLERANCE = 1e-3
+NOT_DICOM = "not a DICOM file"
+# Dates are kept (the longitudinal trend needs them): the "retain longitudinal temporal
+# information" option of PS3.15. Birth date is not among them.
+KEPT_TEMPORAL_KEYWORDS = (
+    "StudyDate",
+    "SeriesDate",
+    "AcquisitionDate",
+    "ContentDate",
+    "StudyTime",
+    "SeriesTime",
+    "AcquisitionTime",
+    "ContentTime",
+    "AcquisitionDateTime",
+)
+# Free text that may carry names or history; dicognito leaves these, PS3.15 removes them.
+FREE_TEXT_KEYWORDS = (
+    "ImageComments",
+    "PatientComments",
+    "StudyComments",
+    "AdditionalPatientHistory",
+    "RequestedProcedureComments",
+    "ImagingServiceRequestComments",
+    "InterpretationText",
+    "DerivationDescription",
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "OtherPatientIDsSequence",
+    "OtherPatientNames",
+    "PatientAddress",
+    "MedicalAlerts",
+    "Allergies",
+    "EthnicGroup",
+    "PatientState",
+    "PregnancyStatus",
+    "RequestAttributesSequence",
+    "OperatorsName",
+    "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy",
+    "ReferringPhysicianName",
+    "PhysiciansOfRecord",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "DeviceSerialNumber",
+    "ProtocolName",
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    name: str
+    data: bytes
+    # Found inside a folder or archive rather than named by the user: a file there that is not
+    # DICOM at all (a README, a checksum list) is skipped and reported instead of refused.
+    found_in_container: bool = False
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_uncompressed_bytes: int
+    max_members: int
+
+
+@dataclass
+class ParsedInstance:
+    source: SourceFile
+    dataset: Dataset
+    hu: np.ndarray  # int16 (rows, columns)
+    pixel_digest: str
+    sop_uid: str
+    series_key: str
+    study_key: str
+    patient_key: str
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, ...]
+    instance_number: int | None
+    pixel_spacing: tuple[float, float]
+
+
+@dataclass
+class SeriesGroup:
+    """One series, checked and ordered by increasing position along the slice normal."""
+
+    series_key: str
+    study_key: str
+    patient_key: str
+    instances: list[ParsedInstance]
+    z_positions: list[float]
+    slice_spacing: float
+    duplicates_dropped: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> Dataset:
+        return self.instances[0].dataset
+
+    def hu_volume(self) -> np.ndarray:
+        return np.stack([instance.hu for instance in self.instances])
+
+
+# ---------------------------------------------------------------- reading files, folders, zips
+
+
+def read_sources(paths: Iterable[Path], limits: ArchiveLimits) -> tuple[list[SourceFile], list[FileProblem]]:
+    """Expand files, folders (recursively) and .zip archives into in-memory files."""
+    sources: list[SourceFile] = []
+    problems: list[FileProblem] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if not files:
+                problems.append(FileProblem(str(path), "folder holds no files"))
+        elif path.is_file():
+            files = [path]
+        else:
+            problems.append(FileProblem(str(path), "no such file or folder"))
+            continue
+        for file_path in files:
+            data = file_path.read_bytes()
+            if zipfile.is_zipfile(io.BytesIO(data)) and file_path.suffix.lower() == ".zip":
+                members, archive_problems = expand_zip(str(file_path), data, limits)
+                sources.extend(members)
+                problems.extend(archive_problems)
+            else:
+                sources.append(SourceFile(str(file_path), data, found_in_container=path.is_dir()))
+    return sources, problems
+
+
+def _unsafe_member_name(name: str) -> bool:
+    posix = PurePosixPath(name.replace("\\", "/"))
+    return posix.is_absolute() or ".." in posix.parts or (len(name) > 1 and name[1] == ":")
+
+
+def expand_zip(archive_name: str, data: bytes, limits: ArchiveLimits) -> tuple[list[SourceFile], list[FileProblem]]:
+    """Members of a zip archive, refused whole when it is unsafe or too large."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [info for info in archive.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        return [], [FileProblem(archive_name, f"corrupt zip archive ({error})")]
+    unsafe = [info.filename for info in members if _unsafe_member_name(info.filename)]
+    if unsafe:
+        return [], [FileProblem(archive_name, f"archive member path escapes the archive: {unsafe[0]!r}")]
+    if len(members) > limits.max_members:
+        return [], [
+            FileProblem(archive_name, f"archive has {len(members)} members, over the limit of {limits.max_members}")
+        ]
+    declared = sum(info.file_size for info in members)
+    if declared > limits.max_uncompressed_bytes:
+        return [], [
+            FileProblem(
+                archive_name,
+                f"archive expands to {declared} bytes, over the limit of {limits.max_uncompressed_bytes} bytes",
+            )
+        ]
+    sources = []
+    remaining = limits.max_uncompressed_bytes
+    for info in members:
+        if PurePosixPath(info.filename).name.startswith("."):
+            continue
+        try:
+            with archive.open(info) as member:
+                # Read at most what is left of the budget: a member may lie about its size.
+                content = member.read(remaining + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+            return [], [FileProblem(f"{archive_name}!{info.filename}", f"corrupt archive member ({error})")]
+        remaining -= len(content)
+        if remaining < 0:
+            return [], [
+                FileProblem(
+                    archive_name,
+                    f"archive expands to more than the limit of {limits.max_uncompressed_bytes} bytes",
+                )
+            ]
+        sources.append(SourceFile(f"{archive_name}!{info.filename}", content, found_in_container=True))
+    if not sources:
+        return [], [FileProblem(archive_name, "archive holds no files")]
+    return sources, []
+
+
+# ---------------------------------------------------------------- one file
+
+
+def derived_uid(*parts: object) -> str:
+    """A UID under the 2.25 (UUID-derived) root, the same for the same attributes."""
+    digest = hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()
+    return "2.25." + str(int(digest[:30], 16))
+
+
+def _text(dataset: Dataset, keyword: str) -> str:
+    value = dataset.get(keyword, "")
+    return "" if value is None else str(value).strip()
+
+
+def _floats(dataset: Dataset, keyword: str) -> tuple[float, ...] | None:
+    value = dataset.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_dataset(source: SourceFile) -> Dataset | FileProblem:
+    try:
+        return pydicom.dcmread(io.BytesIO(source.data))
+    except InvalidDicomError:
+        pass
+    except Exception as error:  # pydicom raises many kinds on a damaged header
+        return FileProblem(source.name, f"truncated or corrupt DICOM header ({error})")
+    # Files without the 128-byte preamble are still DICOM if an image SOP class is inside.
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(source.data), force=True)
+        if "SOPClassUID" not in dataset:
+            raise InvalidDicomError
+        return dataset
+    except Exception:
+        return FileProblem(source.name, NOT_DICOM)
+
+
+def parse_instance(source: SourceFile, allowed_modalities: Iterable[str] = ()) -> ParsedInstance | FileProblem:
+    """Read one file into HU pixels and geometry, or say why it cannot be imported."""
+    dataset = _read_dataset(source)
+    if isinstance(dataset, FileProblem):
+        return dataset
+    name = source.name
+    sop_class = _text(dataset, "SOPClassUID")
+    modality = _text(dataset, "Modality").upper()
+    allowed = {"CT"} | {m.upper() for m in allowed_modalities}
+    if "PixelData" not in dataset:
+        what = pydicom.uid.UID(sop_class).name if sop_class else "unknown SOP class"
+        return FileProblem(name, f"not an image: no pixel data ({what})")
+    if modality and modality not in allowed:
+        return FileProblem(name, f"modality {modality} is not CT (use --allow-modality {modality} to import it)")
+    if not modality and sop_class not in CT_SOP_CLASSES and not allowed - {"CT"}:
+        return FileProblem(name, "no Modality and not a CT SOP class: cannot tell it is CT")
+    if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
+        return FileProblem(name, "multi-frame images are not supported (one slice per file)")
+    rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
+    if rows < 16 or columns < 16:
+        return FileProblem(name, f"image size {rows}x{columns} is missing or too small")
+    pixel_spacing = _floats(dataset, "PixelSpacing")
+    if not pixel_spacing or len(pixel_spacing) != 2 or min(pixel_spacing) <= 0:
+        return FileProblem(name, "no valid PixelSpacing: areas and volumes would be meaningless")
+    try:
+        pixels = dataset.pixel_array
+    except Exception as error:
+        syntax = dataset.file_meta.get("TransferSyntaxUID", "unknown") if dataset.file_meta else "unknown"
+        return FileProblem(name, f"pixel data cannot be decoded, truncated or corrupt ({syntax}: {error})")
+    if pixels.shape != (rows, columns):
+        return FileProblem(name, f"pixel data shape {pixels.shape} does not match Rows x Columns {rows}x{columns}")
+    slope = float(dataset.get("RescaleSlope", 1) or 1)
+    intercept = float(dataset.get("RescaleIntercept", 0) or 0)
+    hu = np.clip(np.rint(pixels.astype(np.float32) * slope + intercept), -32768, 32767).astype(np.int16)
+    pixel_digest = hashlib.blake2b(hu.tobytes(), digest_size=16).hexdigest()
+
+    orientation = _floats(dataset, "ImageOrientationPatient") or AXIAL_ORIENTATION
+    if len(orientation) != 6:
+        return FileProblem(name, "ImageOrientationPatient must have 6 values")
+    position = _floats(dataset, "ImagePositionPatient")
+    if position is not None and len(position) != 3:
+        position = None
+    instance_number = dataset.get("InstanceNumber")
+    instance_number = int(instance_number) if instance_number not in (None, "") else None
+
+    patient_key = _text(dataset, "PatientID") or derived_uid(
+        _text(dataset, "PatientName"), _text(dataset, "PatientBirthDate"), _text(dataset, "PatientSex")
+    )
+    study_key = _text(dataset, "StudyInstanceUID") or derived_uid(
+        "study", patient_key, _text(dataset, "StudyDate"), _text(dataset, "StudyTime"),
+        _text(dataset, "AccessionNumber"), _text(dataset, "StudyID"),
+    )  # fmt: skip
+    # Everything that tells two series apart goes in, so that two series never merge.
+    series_key = _text(dataset, "SeriesInstanceUID") or derived_uid(
+        "series", study_key, _text(dataset, "SeriesNumber"), _text(dataset, "SeriesDate"),
+        _text(dataset, "SeriesTime"), modality, _text(dataset, "FrameOfReferenceUID"),
+        _text(dataset, "SeriesDescription"), _text(dataset, "ConvolutionKernel"), orientation,
+        pixel_spacing, rows, columns, _text(dataset, "SliceThickness"),
+    )  # fmt: skip
+    sop_uid = _text(dataset, "SOPInstanceUID") or derived_uid(
+        "sop", series_key, pixel_digest, position, instance_number
+    )
+    return ParsedInstance(
+        source=source,
+        dataset=dataset,
+        hu=hu,
+        pixel_digest=pixel_digest,
+        sop_uid=sop_uid,
+        series_key=series_key,
+        study_key=study_key,
+        patient_key=patient_key,
+        position=position,
+        orientation=orientation,
+        instance_number=instance_number,
+        pixel_spacing=(pixel_spacing[0], pixel_spacing[1]),
+    )
+
+
+# ---------------------------------------------------------------- one series
+
+
+def _slice_normal(orientation: tuple[float, ...]) -> np.ndarray:
+    return np.cross(np.asarray(orientation[:3]), np.asarray(orientation[3:]))
+
+
+def _most_common(values: list) -> object:
+    return Counter(values).most_common(1)[0][0]
+
+
+def _check_consistent(instances: list[ParsedInstance]) -> list[FileProblem]:
+    problems = []
+    size = _most_common([i.hu.shape for i in instances])
+    spacing = _most_common([i.pixel_spacing for i in instances])
+    orientation = _most_common([i.orientation for i in instances])
+    patient = _most_common([i.patient_key for i in instances])
+    for instance in instances:
+        name = instance.source.name
+        if instance.hu.shape != size:
+            problems.append(
+                FileProblem(
+                    name,
+                    f"size {instance.hu.shape[0]}x{instance.hu.shape[1]} differs from "
+                    f"{size[0]}x{size[1]} of the rest of its series",
+                )  # fmt: skip
+            )
+        elif not np.allclose(instance.pixel_spacing, spacing, atol=GEOMETRY_TOLERANCE):
+            problems.append(
+                FileProblem(
+                    name,
+                    f"pixel spacing {instance.pixel_spacing} differs from {spacing} of the rest of its series",
+                )
+            )
+        elif not np.allclose(instance.orientation, orientation, atol=GEOMETRY_TOLERANCE):
+            problems.append(FileProblem(name, "image orientation differs from the rest of its series"))
+        elif instance.patient_key != patient:
+            problems.append(FileProblem(name, "belongs to another patient than the rest of its series"))
+    return problems
+
+
+def _drop_duplicates(
+    instances: list[ParsedInstance],
+) -> tuple[list[ParsedInstance], list[str], list[FileProblem]]:
+    kept: dict[str, ParsedInstance] = {}
+    by_pixels: dict[str, ParsedInstance] = {}
+    dropped, problems = [], []
+    for instance in instances:
+        name = instance.source.name
+        twin = kept.get(instance.sop_uid)
+        if twin is not None:
+            if twin.pixel_digest == instance.pixel_digest:
+                dropped.append(name)  # the same file twice: harmless
+            else:
+                problems.append(FileProblem(name, f"same SOP Instance UID as {twin.source.name} but different pixels"))
+            continue
+        pixel_twin = by_pixels.get(instance.pixel_digest)
+        if pixel_twin is not None:
+            problems.append(
+                FileProblem(
+                    name,
+                    f"same pixels as {pixel_twin.source.name} under another SOP Instance UID "
+                    "(a duplicated slice, not a new one)",
+                )
+            )
+            continue
+        kept[instance.sop_uid] = instance
+        by_pixels[instance.pixel_digest] = instance
+    return list(kept.values()), dropped, problems
+
+
+def _order(instances: list[ParsedInstance]) -> tuple[list[ParsedInstance], list[float]] | FileProblem:
+    if all(i.position is not None for i in instances):
+        normal = _slice_normal(instances[0].orientation)
+        keyed = [(float(np.dot(i.position, normal)), i) for i in instances]
+    elif all(i.instance_number is not None for i in instances):
+        keyed = [(float(i.instance_number), i) for i in instances]
+    else:
+        return FileProblem(
+            instances[0].source.name, "cannot order the series: no ImagePositionPatient or InstanceNumber"
+        )
+    keyed.sort(key=lambda pair: pair[0])
+    for (z_a, a), (z_b, b) in zip(keyed, keyed[1:], strict=False):
+        if abs(z_b - z_a) < GEOMETRY_TOLERANCE:
+            return FileProblem(b.source.name, f"same slice position as {a.source.name} with different pixels")
+    return [i for _, i in keyed], [z for z, _ in keyed]
+
+
+def _slice_spacing(instances: list[ParsedInstance], z_positions: list[float]) -> float | FileProblem:
+    if len(z_positions) < 2:
+        dataset = instances[0].dataset
+        for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+            value = dataset.get(keyword)
+            if value not in (None, "") and float(value) > 0:
+                return float(value)
+        return 1.0
+    gaps = np.diff(z_positions)
+    step = float(np.median(gaps))
+    for index, gap in enumerate(gaps):
+        if abs(gap - step) > max(0.01, 0.1 * step):
+            return FileProblem(
+                instances[index + 1].source.name,
+                f"uneven slice spacing: {gap:.3g} mm after {instances[index].source.name} where the "
+                f"series steps {step:.3g} mm (missing or extra slice?)",
+            )
+    return step
+
+
+def assemble_series(instances: list[ParsedInstance]) -> tuple[list[SeriesGroup], list[FileProblem]]:
+    """Group files into series, refuse inconsistent ones, and order the slices."""
+    by_series: dict[str, list[ParsedInstance]] = defaultdict(list)
+    for instance in instances:
+        by_series[instance.series_key].append(instance)
+    groups, problems = [], []
+    for series_key, members in by_series.items():
+        members, dropped, duplicate_problems = _drop_duplicates(members)
+        series_problems = duplicate_problems + _check_consistent(members)
+        if not series_problems:
+            ordered = _order(members)
+            if isinstance(ordered, FileProblem):
+                series_problems.append(ordered)
+            else:
+                members, z_positions = ordered
+                spacing = _slice_spacing(members, z_positions)
+                if isinstance(spacing, FileProblem):
+                    series_problems.append(spacing)
+        if series_problems:
+            problems.extend(series_problems)
+            continue
+        groups.append(
+            SeriesGroup(
+                series_key=series_key,
+                study_key=members[0].study_key,
+                patient_key=members[0].patient_key,
+                instances=members,
+                z_positions=z_positions,
+                slice_spacing=spacing,
+                duplicates_dropped=dropped,
+            )
+        )
+    return groups, problems
+
+
+# ---------------------------------------------------------------- patient facts and de-identification
+
+
+def keyed_hash(salt: str, value: str) -> str:
+    return hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def pseudonym_for(salt: str, patient_key: str) -> str:
+    return "P-" + keyed_hash(salt, patient_key)[:10].upper()
+
+
+def _parse_da(value: str) -> date | None:
+    try:
+        return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def study_date(dataset: Dataset) -> date | None:
+    for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"):
+        parsed = _parse_da(_text(dataset, keyword))
+        if parsed:
+            return parsed
+    return None
+
+
+def patient_sex(dataset: Dataset) -> str:
+    sex = _text(dataset, "PatientSex").upper()[:1]
+    return sex if sex in {"F", "M", "O"} else "U"
+
+
+def birth_year(dataset: Dataset) -> int | None:
+    born = _parse_da(_text(dataset, "PatientBirthDate"))
+    if born:
+        return born.year
+    age, seen = _text(dataset, "PatientAge"), study_date(dataset)
+    if seen and len(age) == 4 and age[:3].isdigit() and age[3] == "Y":
+        return seen.year - int(age[:3])
+    return None
+
+
+def make_deidentifier(salt: str) -> Anonymizer:
+    """dicognito's PS3.15-style anonymizer, keyed by the salt so UIDs map the same way every time."""
+    anonymizer = Anonymizer(seed=salt)
+    for keyword in KEPT_TEMPORAL_KEYWORDS:
+        anonymizer.add_element_handler(ValueKeeper(keyword))
+    return anonymizer
+
+
+def deidentify_instance(instance: ParsedInstance, anonymizer: Anonymizer) -> Dataset:
+    """De-identify a file's dataset in place (derived UIDs first, so empty ones get stable values).
+
+    The patient's name and ID are left empty; the caller writes the pseudonym there.
+    """
+    dataset = instance.dataset
+    dataset.SOPInstanceUID = instance.sop_uid
+    dataset.SeriesInstanceUID = instance.series_key
+    dataset.StudyInstanceUID = instance.study_key
+    if not getattr(dataset, "file_meta", None):
+        dataset.file_meta = FileMetaDataset()
+    meta = dataset.file_meta
+    if "TransferSyntaxUID" not in meta:
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian if dataset.is_implicit_VR else ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = _text(dataset, "SOPClassUID") or "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = instance.sop_uid
+    for keyword in FREE_TEXT_KEYWORDS:
+        if keyword in dataset:
+            del dataset[keyword]
+    dataset.remove_private_tags()
+    anonymizer.anonymize(dataset)
+    dataset.PatientName = ""
+    dataset.PatientID = ""
+    dataset.PatientBirthDate = ""
+    return dataset
+
+
+def dataset_bytes(dataset: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

@@ -1,0 +1,56 @@
+"""Domain errors and the one place that maps them to HTTP answers."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from .dicom_import import FileProblem
+
+
+class DomainError(Exception):
+    """A refusal the client can act on; `status_code` is the HTTP answer."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, *, extra: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+    def as_dict(self) -> dict:
+        return {"detail": self.message, **self.extra}
+
+
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+class PayloadTooLarge(DomainError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class ImportRejected(DomainError):
+    """An import refused whole: nothing of it was stored."""
+
+    def __init__(self, problems: list[FileProblem]):
+        self.problems = problems
+        files = len({p.file for p in problems})
+        super().__init__(
+            f"import refused, nothing stored: {files} file(s) with problems",
+            extra={"errors": [{"file": p.file, "reason": p.reason} for p in problems]},
+        )
+
+    def __str__(self) -> str:
+        return "\n".join([self.message, *(f"  {p}" for p in self.problems)])
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    return exception_handler(exc, context)

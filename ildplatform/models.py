@@ -1,0 +1,82 @@
+"""Core imaging domain: patients (by pseudonym), visits, CT series and their slices."""
+
+from django.db import models
+
+
+class Patient(models.Model):
+    class Sex(models.TextChoices):
+        FEMALE = "F", "female"
+        MALE = "M", "male"
+        OTHER = "O", "other"
+        UNKNOWN = "U", "unknown"
+
+    pseudonym = models.CharField(max_length=64, unique=True)
+    sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Keyed hash of the source PatientID: re-imports find the same patient without storing the ID.
+    source_key = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pseudonym"]
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
+class Visit(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="visits")
+    date = models.DateField()
+    # "baseline", "follow-up 1", ...: kept in date order by the import service.
+    label = models.CharField(max_length=32, blank=True)
+    fvc_pct_pred = models.FloatField(null=True, blank=True, help_text="FVC, % predicted")
+    dlco_pct_pred = models.FloatField(null=True, blank=True, help_text="DLCO, % predicted")
+
+    class Meta:
+        ordering = ["patient", "date"]
+        constraints = [models.UniqueConstraint(fields=["patient", "date"], name="visit_unique_patient_date")]
+
+    def __str__(self) -> str:
+        return f"{self.patient} {self.date} ({self.label})"
+
+
+class Series(models.Model):
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="series")
+    # De-identified UIDs (the ones in the stored files), deterministic per source UID.
+    study_uid = models.CharField(max_length=64)
+    series_uid = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=128, blank=True)
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    pixel_spacing_row = models.FloatField(help_text="mm between rows")
+    pixel_spacing_column = models.FloatField(help_text="mm between columns")
+    slice_spacing = models.FloatField(help_text="mm between slice centres")
+    slice_thickness = models.FloatField(null=True, blank=True)
+    manufacturer = models.CharField(max_length=128, blank=True)
+    kernel = models.CharField(max_length=128, blank=True)
+    slice_count = models.PositiveIntegerField()
+    # int16 HU volume (z, y, x) as .npy, memory-mapped by the selector.
+    volume_file = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["visit", "id"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return f"series {self.pk} of {self.visit}"
+
+
+class Slice(models.Model):
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="slices")
+    sop_uid = models.CharField(max_length=64, unique=True)
+    z_index = models.PositiveIntegerField()
+    z_position = models.FloatField(help_text="mm along the slice normal")
+    dicom_file = models.FileField(max_length=255)
+
+    class Meta:
+        ordering = ["series", "z_index"]
+        constraints = [models.UniqueConstraint(fields=["series", "z_index"], name="slice_unique_series_z")]
+
+    def __str__(self) -> str:
+        return f"slice {self.z_index} of series {self.series_id}"

@@ -1,0 +1,233 @@
+"""Writes of the imaging core: DICOM import, users and roles."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import asdict, dataclass
+from datetime import date
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from . import dicom_import
+from .dicom_import import FileProblem, SeriesGroup, SourceFile
+from .exceptions import DomainError, ImportRejected
+from .models import Patient, Series, Slice, Visit
+from .roles import ADMIN, ROLES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    series: list[ImportedSeries]
+    skipped: list[FileProblem]
+
+    def as_dict(self) -> dict:
+        return {
+            "series": [s.as_dict() for s in self.series],
+            "skipped": [{"file": p.file, "reason": p.reason} for p in self.skipped],
+        }
+
+    @property
+    def created(self) -> bool:
+        return any(s.created for s in self.series)
+
+
+@dataclass(frozen=True)
+class ImportedSeries:
+    patient: str
+    patient_id: int
+    visit_id: int
+    visit_date: str
+    visit_label: str
+    series_id: int
+    slices: int
+    created: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"message": "imported" if self.created else "already imported, nothing added"}
+
+
+def archive_limits() -> dicom_import.ArchiveLimits:
+    return dicom_import.ArchiveLimits(
+        max_uncompressed_bytes=settings.IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES,
+        max_members=settings.IMPORT_MAX_ARCHIVE_MEMBERS,
+    )
+
+
+def _checked_groups(
+    sources: list[SourceFile], allowed_modalities: tuple[str, ...], patient_pseudonym: str | None,
+    visit_date: date | None,
+) -> tuple[list[SeriesGroup], list[FileProblem]]:  # fmt: skip
+    problems: list[FileProblem] = []
+    skipped: list[FileProblem] = []
+    instances = []
+    for source in sources:
+        parsed = dicom_import.parse_instance(source, allowed_modalities)
+        if not isinstance(parsed, FileProblem):
+            instances.append(parsed)
+        elif source.found_in_container and parsed.reason == dicom_import.NOT_DICOM:
+            skipped.append(parsed)
+        else:
+            problems.append(parsed)
+    groups, series_problems = dicom_import.assemble_series(instances)
+    problems.extend(series_problems)
+    if not problems and not groups:
+        problems.append(FileProblem("(upload)", "no files to import"))
+    for group in groups:
+        if visit_date is None and dicom_import.study_date(group.first) is None:
+            problems.append(FileProblem(group.instances[0].source.name, "no StudyDate: give the visit date explicitly"))
+    if patient_pseudonym and len({g.patient_key for g in groups}) > 1:
+        problems.append(FileProblem("(upload)", "the files belong to several patients; a pseudonym can name only one"))
+    if problems:
+        raise ImportRejected(problems)
+    return groups, skipped
+
+
+def _patient_for(group: SeriesGroup, pseudonym: str | None, sex: str, birth_year: int | None) -> Patient:
+    salt = settings.DEIDENTIFY_SALT
+    source_key = dicom_import.keyed_hash(salt, group.patient_key)
+    if pseudonym:
+        patient, _ = Patient.objects.get_or_create(pseudonym=pseudonym)
+    else:
+        patient = Patient.objects.filter(source_key=source_key).first() or Patient.objects.create(
+            pseudonym=dicom_import.pseudonym_for(salt, group.patient_key), source_key=source_key
+        )
+    if patient.sex == Patient.Sex.UNKNOWN:
+        patient.sex = sex
+    if patient.birth_year is None:
+        patient.birth_year = birth_year
+    patient.save()
+    return patient
+
+
+def visits_relabel(*, patient: Patient) -> None:
+    """Baseline, follow-up 1, 2, ... in date order."""
+    for number, visit in enumerate(patient.visits.order_by("date")):
+        label = "baseline" if number == 0 else f"follow-up {number}"
+        if visit.label != label:
+            visit.label = label
+            visit.save(update_fields=["label"])
+
+
+def _store_series(group: SeriesGroup, visit: Visit, series_uid: str, written: list[str]) -> Series:
+    reference = group.instances[0]
+    dataset = reference.dataset
+    series = Series.objects.create(
+        visit=visit,
+        study_uid=str(dataset.StudyInstanceUID),
+        series_uid=series_uid,
+        description=str(dataset.get("SeriesDescription", ""))[:128],
+        rows=reference.hu.shape[0],
+        columns=reference.hu.shape[1],
+        pixel_spacing_row=reference.pixel_spacing[0],
+        pixel_spacing_column=reference.pixel_spacing[1],
+        slice_spacing=group.slice_spacing,
+        slice_thickness=float(dataset.SliceThickness) if dataset.get("SliceThickness") not in (None, "") else None,
+        manufacturer=str(dataset.get("Manufacturer", ""))[:128],
+        kernel="\\".join(map(str, dataset.ConvolutionKernel))[:128] if dataset.get("ConvolutionKernel") else "",
+        slice_count=len(group.instances),
+        volume_file="",
+    )
+    buffer = io.BytesIO()
+    np.save(buffer, group.hu_volume())
+    series.volume_file = default_storage.save(f"series/{series.pk}/volume.npy", ContentFile(buffer.getvalue()))
+    written.append(series.volume_file)
+    series.save(update_fields=["volume_file"])
+    slices = []
+    for z_index, (instance, z_position) in enumerate(zip(group.instances, group.z_positions, strict=True)):
+        stored = default_storage.save(
+            f"series/{series.pk}/slices/{z_index:04d}.dcm",
+            ContentFile(dicom_import.dataset_bytes(instance.dataset)),
+        )
+        written.append(stored)
+        slices.append(
+            Slice(
+                series=series,
+                sop_uid=str(instance.dataset.SOPInstanceUID),
+                z_index=z_index,
+                z_position=z_position,
+                dicom_file=stored,
+            )
+        )
+    Slice.objects.bulk_create(slices)
+    return series
+
+
+def series_import(
+    *,
+    sources: list[SourceFile],
+    patient_pseudonym: str | None = None,
+    visit_date: date | None = None,
+    allowed_modalities: tuple[str, ...] = (),
+) -> ImportReport:
+    """Import CT series all-or-nothing: any problem refuses the whole import and stores nothing.
+
+    Re-importing the same files finds the series by its de-identified UID and adds nothing.
+    """
+    groups, skipped = _checked_groups(sources, allowed_modalities, patient_pseudonym, visit_date)
+    anonymizer = dicom_import.make_deidentifier(settings.DEIDENTIFY_SALT)
+    results: list[ImportedSeries] = []
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            for group in groups:
+                results.append(_import_group(group, anonymizer, patient_pseudonym, visit_date, written))
+    except Exception:
+        # The database rolled back; take the files it would have pointed to with it.
+        for name in written:
+            default_storage.delete(name)
+        raise
+    return ImportReport(series=results, skipped=skipped)
+
+
+def _import_group(group, anonymizer, patient_pseudonym, visit_date, written) -> ImportedSeries:
+    when = visit_date or dicom_import.study_date(group.first)
+    # Patient facts are read before de-identification removes them.
+    patient_facts = (dicom_import.patient_sex(group.first), dicom_import.birth_year(group.first))
+    for instance in group.instances:
+        dicom_import.deidentify_instance(instance, anonymizer)
+    series_uid = str(group.first.SeriesInstanceUID)
+    existing = Series.objects.select_related("visit__patient").filter(series_uid=series_uid).first()
+    if existing is not None:
+        visit, series, created = existing.visit, existing, False
+    else:
+        patient = _patient_for(group, patient_pseudonym, *patient_facts)
+        for instance in group.instances:
+            instance.dataset.PatientName = instance.dataset.PatientID = patient.pseudonym
+        visit, _ = Visit.objects.get_or_create(patient=patient, date=when)
+        series, created = _store_series(group, visit, series_uid, written), True
+        visits_relabel(patient=patient)
+        visit.refresh_from_db()
+    return ImportedSeries(
+        patient=visit.patient.pseudonym,
+        patient_id=visit.patient_id,
+        visit_id=visit.pk,
+        visit_date=visit.date.isoformat(),
+        visit_label=visit.label,
+        series_id=series.pk,
+        slices=series.slice_count,
+        created=created,
+    )
+
+
+def user_create(*, username: str, role: str, password: str | None = None, email: str = "") -> User:
+    if role not in ROLES:
+        raise DomainError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if User.objects.filter(username=username).exists():
+        raise DomainError(f"user {username!r} exists already")
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, email=email, password=password)
+        if password is None:
+            user.set_unusable_password()
+        # Admins run the site, so they get Django's admin too.
+        user.is_staff = user.is_superuser = role == ADMIN
+        user.save()
+        user.groups.add(Group.objects.get(name=role))
+    return user
