@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
-from .dicom_import import SourceFile, expand_zip
+from .dicom_import import SourceFile, expand_zip, looks_like_zip
 from .exceptions import ImportRejected, PayloadTooLarge
 from .permissions import IsPlatformAdmin
 
@@ -44,7 +44,7 @@ class ImportApi(APIView):
         problems = []
         for upload in request.FILES.getlist("files"):
             data = upload.read()
-            if upload.name.lower().endswith(".zip"):
+            if looks_like_zip(upload.name, data):
                 members, archive_problems = expand_zip(upload.name, data, services.archive_limits())
                 sources.extend(members)
                 problems.extend(archive_problems)

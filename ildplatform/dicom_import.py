@@ -164,13 +164,17 @@ def read_sources(paths: Iterable[Path], limits: ArchiveLimits) -> tuple[list[Sou
             continue
         for file_path in files:
             data = file_path.read_bytes()
-            if zipfile.is_zipfile(io.BytesIO(data)) and file_path.suffix.lower() == ".zip":
+            if looks_like_zip(file_path.name, data):
                 members, archive_problems = expand_zip(str(file_path), data, limits)
                 sources.extend(members)
                 problems.extend(archive_problems)
             else:
                 sources.append(SourceFile(str(file_path), data, found_in_container=path.is_dir()))
     return sources, problems
+
+
+def looks_like_zip(name: str, data: bytes) -> bool:
+    return name.lower().endswith(".zip") or data[:4] == b"PK\x03\x04"
 
 
 def _unsafe_member_name(name: str) -> bool:
@@ -251,7 +255,10 @@ def _floats(dataset: Dataset, keyword: str) -> tuple[float, ...] | None:
 
 def _read_dataset(source: SourceFile) -> Dataset | FileProblem:
     try:
-        return pydicom.dcmread(io.BytesIO(source.data))
+        dataset = pydicom.dcmread(io.BytesIO(source.data))
+        if "SOPClassUID" not in dataset and "PixelData" not in dataset:
+            return FileProblem(source.name, "corrupt or incomplete DICOM: no SOP Class UID and no pixel data readable")
+        return dataset
     except InvalidDicomError:
         pass
     except Exception as error:  # pydicom raises many kinds on a damaged header
@@ -560,6 +567,10 @@ def deidentify_instance(instance: ParsedInstance, anonymizer: Anonymizer) -> Dat
     dataset.PatientName = ""
     dataset.PatientID = ""
     dataset.PatientBirthDate = ""
+    # CT carries no burned-in text in practice; dicognito only sets this when the header says so.
+    dataset.PatientIdentityRemoved = "YES"
+    dataset.DeidentificationMethod = "PS3.15 basic profile; private tags, free text removed"
+    dataset.LongitudinalTemporalInformationModified = "UNMODIFIED"
     return dataset
 
 

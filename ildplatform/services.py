@@ -16,7 +16,7 @@ from django.db import transaction
 
 from . import dicom_import
 from .dicom_import import FileProblem, SeriesGroup, SourceFile
-from .exceptions import DomainError, ImportRejected
+from .exceptions import DomainError, ImportRejected, PayloadTooLarge
 from .models import Patient, Series, Slice, Visit
 from .roles import ADMIN, ROLES
 
@@ -171,6 +171,11 @@ def series_import(
 
     Re-importing the same files finds the series by its de-identified UID and adds nothing.
     """
+    total_bytes = sum(len(source.data) for source in sources)
+    if total_bytes > settings.IMPORT_MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"import of {total_bytes} bytes is over the limit of {settings.IMPORT_MAX_UPLOAD_BYTES} bytes"
+        )
     groups, skipped = _checked_groups(sources, allowed_modalities, patient_pseudonym, visit_date)
     anonymizer = dicom_import.make_deidentifier(settings.DEIDENTIFY_SALT)
     results: list[ImportedSeries] = []

@@ -129,6 +129,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Blinded dual reading, adjudication and involvement of SSc-ILD chest CT",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # Celery: Redis is the broker; the Job row in the database is what the browser reads.

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ildplatform import services
 from ildplatform.dicom_import import read_sources
-from ildplatform.exceptions import ImportRejected
+from ildplatform.exceptions import DomainError, ImportRejected
 
 
 class Command(BaseCommand):
@@ -30,10 +30,10 @@ class Command(BaseCommand):
                 visit_date=options["visit_date"],
                 allowed_modalities=tuple(options["allow_modality"]),
             )
-        except ImportRejected as rejected:
+        except DomainError as refused:
             if options["json"]:
-                self.stdout.write(json.dumps(rejected.as_dict(), indent=2))
-            raise CommandError(str(rejected)) from None
+                self.stdout.write(json.dumps(refused.as_dict(), indent=2))
+            raise CommandError(str(refused)) from None
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
             return

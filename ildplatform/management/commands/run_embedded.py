@@ -1,0 +1,55 @@
+import os
+import signal
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from ildplatform import embedded
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole platform on this machine: migrate, seed demo users and patients, then start "
+        "Redis, one Celery worker on both queues and the web server. Ctrl-C stops everything."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--redis-port", type=int, default=int(os.environ.get("ILD_REDIS_PORT", 6389)))
+        parser.add_argument("--no-demo", action="store_true", help="do not seed demo users and patients")
+
+    def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        if not options["no_demo"]:
+            call_command("seed_demo")
+        redis_url = f"redis://127.0.0.1:{options['redis_port']}/0"
+        env = os.environ | {"REDIS_URL": redis_url, "DJANGO_SETTINGS_MODULE": "ildplatform.settings"}
+        processes = []
+        stopping = False
+
+        def request_stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            processes.append(embedded.start_redis(options["redis_port"], settings.VAR_DIR / "redis"))
+            self.stdout.write(f"redis: {embedded.redis_server_binary()} on {redis_url}")
+            processes.append(embedded.start_worker(env))
+            self.stdout.write("celery worker: queues cpu,gpu")
+            processes.append(embedded.start_web(env, options["host"], options["port"]))
+            self.stdout.write(self.style.SUCCESS(f"ILD platform on http://{options['host']}:{options['port']}/"))
+            while not stopping:
+                for process in processes:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"{process.args[:3]} stopped with code {process.returncode}")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stdout.write("stopping web server, worker and redis ...")
+            embedded.stop(reversed(processes))

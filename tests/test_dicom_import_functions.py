@@ -1,0 +1,100 @@
+"""Pure functions of the importer: ordering, derived UIDs, archive checks."""
+
+import io
+import zipfile
+
+import numpy as np
+
+from ildplatform import dicom_import
+from ildplatform.dicom_import import ArchiveLimits, SourceFile
+
+from .dicom_factory import ct_series, to_bytes
+
+LIMITS = ArchiveLimits(max_uncompressed_bytes=10_000_000, max_members=100)
+
+
+def parsed(datasets):
+    return [dicom_import.parse_instance(SourceFile(f"f{i}.dcm", to_bytes(d))) for i, d in enumerate(datasets)]
+
+
+def test_slices_are_ordered_by_position_along_the_normal_not_by_file_order():
+    groups, problems = dicom_import.assemble_series(parsed(ct_series(6)))
+    assert problems == []
+    assert np.all(np.diff(groups[0].z_positions) > 0)
+    assert groups[0].slice_spacing == 1.25
+
+
+def test_oblique_series_is_ordered_by_projection_on_its_normal():
+    datasets = ct_series(5)
+    tilt = np.deg2rad(20)
+    row, column = [1, 0, 0], [0, np.cos(tilt), np.sin(tilt)]
+    normal = np.cross(row, column)
+    for dataset in datasets:
+        step = -float(dataset.ImagePositionPatient[2]) / 1.25
+        dataset.ImageOrientationPatient = row + column
+        dataset.ImagePositionPatient = list(np.array([-100.0, -100.0, 0.0]) + step * 2.0 * normal)
+    groups, problems = dicom_import.assemble_series(parsed(datasets))
+    assert problems == []
+    assert np.allclose(np.diff(groups[0].z_positions), 2.0)
+
+
+def test_order_falls_back_to_instance_number_without_positions():
+    datasets = ct_series(4)
+    for dataset in datasets:
+        del dataset.ImagePositionPatient
+    groups, problems = dicom_import.assemble_series(parsed(datasets))
+    assert problems == []
+    assert [i.instance_number for i in groups[0].instances] == [1, 2, 3, 4]
+
+
+def test_empty_uids_get_deterministic_derived_uids_and_series_stay_apart():
+    first, second = ct_series(3, seed="x"), ct_series(3, seed="y")
+    for dataset in second:
+        dataset.SeriesNumber = 3
+    for dataset in first + second:
+        dataset.SeriesInstanceUID = dataset.StudyInstanceUID = dataset.SOPInstanceUID = ""
+    groups, problems = dicom_import.assemble_series(parsed(first + second))
+    assert problems == []
+    assert len(groups) == 2
+    again, _ = dicom_import.assemble_series(parsed(first + second))
+    assert {g.series_key for g in groups} == {g.series_key for g in again}
+    assert all(g.series_key.startswith("2.25.") and len(g.series_key) <= 64 for g in groups)
+
+
+def test_hu_uses_rescale_slope_and_intercept():
+    (instance,) = parsed(ct_series(1))
+    assert instance.hu.dtype == np.int16
+    assert instance.hu[0, 0] == -1000
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_zip_member_escaping_the_archive_is_refused():
+    sources, problems = dicom_import.expand_zip("x.zip", zip_bytes({"../../etc/passwd": b"x"}), LIMITS)
+    assert sources == [] and "escapes the archive" in problems[0].reason
+
+
+def test_zip_expanding_over_the_limit_is_refused_before_reading():
+    archive = zip_bytes({"big.bin": bytes(2_000_000)})
+    _, problems = dicom_import.expand_zip("bomb.zip", archive, ArchiveLimits(1_000_000, 100))
+    assert "over the limit" in problems[0].reason
+
+
+def test_deidentification_keeps_dates_and_maps_uids_the_same_way_every_time():
+    (instance,) = parsed(ct_series(1))
+    original_uid = instance.series_key
+    dataset = dicom_import.deidentify_instance(instance, dicom_import.make_deidentifier("salt"))
+    (again,) = parsed(ct_series(1))
+    dicom_import.deidentify_instance(again, dicom_import.make_deidentifier("salt"))
+    assert dataset.SeriesInstanceUID != original_uid
+    assert dataset.SeriesInstanceUID == again.dataset.SeriesInstanceUID
+    assert dataset.StudyDate == "20240301"
+    assert "PatientBirthDate" not in dataset or not dataset.PatientBirthDate
+    assert "ImageComments" not in dataset
+    assert dataset.PatientIdentityRemoved == "YES"

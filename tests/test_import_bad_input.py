@@ -1,0 +1,230 @@
+"""Every kind of bad import gets a clear refusal naming the file and the reason, and changes nothing.
+
+Each case runs twice: through `POST /api/v1/imports/` and through `manage.py import_dicom`.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from pydicom.uid import generate_uid
+
+from ildplatform.models import Patient, Series, Slice, Visit
+
+from .dicom_factory import ct_series, to_bytes
+
+
+@dataclass
+class BadImport:
+    files: dict[str, bytes]
+    reason: str  # a fragment of the message that says what is wrong
+    named_file: str | None = None  # the file the message must name (default: the first)
+    options: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    api_status: int = 400
+
+
+def series_files(datasets, prefix="s") -> dict[str, bytes]:
+    return {f"{prefix}{i}.dcm": to_bytes(d) for i, d in enumerate(datasets)}
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def case_truncated():
+    data = to_bytes(ct_series(1)[0])
+    return BadImport({"cut.dcm": data[: len(data) - 3000]}, "truncated or corrupt")
+
+
+def case_corrupt_header():
+    data = to_bytes(ct_series(1)[0])
+    return BadImport({"garbled.dcm": data[:140] + bytes(range(256)) * 4}, "corrupt")
+
+
+def case_not_an_image():
+    dataset = ct_series(1)[0]
+    del dataset.PixelData
+    return BadImport({"report.dcm": to_bytes(dataset)}, "not an image")
+
+
+def case_wrong_modality():
+    return BadImport(series_files(ct_series(2, modality="MR")), "modality MR is not CT")
+
+
+def case_inconsistent_size():
+    datasets = ct_series(3)
+    odd = ct_series(1, rows=32, columns=32)[0]
+    odd.SeriesInstanceUID, odd.StudyInstanceUID = datasets[0].SeriesInstanceUID, datasets[0].StudyInstanceUID
+    odd.ImagePositionPatient = [-100.0, -100.0, 5.0]
+    odd.SOPInstanceUID = generate_uid()
+    return BadImport(series_files(datasets) | {"small.dcm": to_bytes(odd)}, "32x32 differs", "small.dcm")
+
+
+def case_inconsistent_pixel_spacing():
+    datasets = ct_series(3)
+    datasets[1].PixelSpacing = [0.9, 0.9]
+    files = series_files(datasets)
+    return BadImport(files, "pixel spacing", "s1.dcm")
+
+
+def case_same_sop_different_pixels():
+    datasets = ct_series(2)
+    twin = ct_series(2)[0]
+    twin.PixelData = (np.frombuffer(twin.PixelData, np.int16) + 5).astype(np.int16).tobytes()
+    return BadImport(series_files(datasets) | {"twin.dcm": to_bytes(twin)}, "same SOP Instance UID", "twin.dcm")
+
+
+def case_same_pixels_other_sop():
+    datasets = ct_series(2)
+    copy = ct_series(2)[0]
+    copy.SOPInstanceUID = generate_uid()
+    copy.ImagePositionPatient = [-100.0, -100.0, 10.0]
+    return BadImport(series_files(datasets) | {"copy.dcm": to_bytes(copy)}, "same pixels as", "copy.dcm")
+
+
+def case_same_position_different_pixels():
+    datasets = ct_series(3)
+    datasets[1].ImagePositionPatient = list(datasets[0].ImagePositionPatient)
+    return BadImport(series_files(datasets), "same slice position")
+
+
+def case_missing_slice():
+    datasets = [dataset for dataset in ct_series(6) if dataset.InstanceNumber != 3]
+    return BadImport(series_files(datasets), "uneven slice spacing")
+
+
+def case_multiframe():
+    dataset = ct_series(1)[0]
+    dataset.NumberOfFrames = 2
+    dataset.PixelData = dataset.PixelData * 2
+    return BadImport({"cine.dcm": to_bytes(dataset)}, "multi-frame")
+
+
+def case_no_pixel_spacing():
+    dataset = ct_series(1)[0]
+    del dataset.PixelSpacing
+    return BadImport({"nospacing.dcm": to_bytes(dataset)}, "PixelSpacing")
+
+
+def case_short_pixel_data():
+    dataset = ct_series(1)[0]
+    dataset.Rows = 128
+    return BadImport({"short.dcm": to_bytes(dataset)}, "cannot be decoded")
+
+
+def case_no_study_date():
+    return BadImport(series_files(ct_series(2, study_date=None)), "no StudyDate")
+
+
+def case_not_dicom():
+    return BadImport({"notes.txt": b"these are not images\n" * 20}, "not a DICOM file")
+
+
+def case_zip_path_traversal():
+    return BadImport({"evil.zip": zipped({"../../outside.dcm": to_bytes(ct_series(1)[0])})}, "escapes the archive")
+
+
+def case_zip_bomb():
+    archive = zipped({"zeros.dcm": bytes(3_000_000)})
+    return BadImport(
+        {"bomb.zip": archive}, "over the limit", settings={"IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES": 1_000_000}
+    )
+
+
+def case_corrupt_zip():
+    archive = zipped(series_files(ct_series(2)))
+    return BadImport({"broken.zip": archive[:40] + b"\x00" * 50}, "corrupt zip archive")
+
+
+def case_oversize_upload():
+    files = series_files(ct_series(3))
+    return BadImport(
+        files,
+        "over the limit",
+        "bytes is over the limit of 20000 bytes",
+        settings={"IMPORT_MAX_UPLOAD_BYTES": 20_000},
+        api_status=413,
+    )
+
+
+def case_several_patients_one_pseudonym():
+    files = series_files(ct_series(2, seed="p1")) | series_files(ct_series(2, seed="p2", patient_id="OTHER-1"), "t")
+    return BadImport(files, "several patients", "(upload)", options={"patient": "P-ONE"})
+
+
+def case_bad_visit_date():
+    return BadImport(series_files(ct_series(2)), "visit", "visit", options={"visit_date": "2024-13-45"})
+
+
+CASES = {name[5:]: factory for name, factory in sorted(globals().items()) if name.startswith("case_")}
+
+
+def world_state(media_root: Path) -> tuple:
+    counts = tuple(model.objects.count() for model in (Patient, Visit, Series, Slice))
+    files = sorted(str(p.relative_to(media_root)) for p in media_root.rglob("*") if p.is_file())
+    return counts, files
+
+
+@pytest.fixture
+def existing_import(db, media_root):
+    """A good series is already there, so 'unchanged' is checked against a non-empty store."""
+    files = series_files(ct_series(3, seed="good"))
+    folder = media_root.parent / "good"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    call_command("import_dicom", str(folder), stdout=io.StringIO())
+    assert Series.objects.count() == 1
+
+
+def test_table_has_at_least_fifteen_kinds_of_bad_input():
+    assert len(CASES) >= 15
+
+
+@pytest.mark.parametrize("case_name", CASES)
+def test_bad_import_through_api_is_refused_and_changes_nothing(case_name, existing_import, admin_client, settings):
+    case = CASES[case_name]()
+    for key, value in case.settings.items():
+        setattr(settings, key, value)
+    before = world_state(settings.MEDIA_ROOT)
+    uploads = [io.BytesIO(data) for data in case.files.values()]
+    for upload, name in zip(uploads, case.files, strict=True):
+        upload.name = name
+    payload = {"files": uploads} | {k: v for k, v in case.options.items()}
+    response = admin_client.post("/api/v1/imports/", payload, format="multipart")
+    assert response.status_code == case.api_status, response.content
+    body = response.content.decode()
+    assert case.reason in body
+    assert (case.named_file or next(iter(case.files))) in body
+    assert world_state(settings.MEDIA_ROOT) == before
+
+
+@pytest.mark.parametrize("case_name", CASES)
+def test_bad_import_through_command_is_refused_and_changes_nothing(case_name, existing_import, settings, tmp_path):
+    case = CASES[case_name]()
+    for key, value in case.settings.items():
+        setattr(settings, key, value)
+    before = world_state(settings.MEDIA_ROOT)
+    paths = []
+    for name, data in case.files.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    arguments = [f"--{key.replace('_', '-')}={value}" for key, value in case.options.items()]
+    with pytest.raises(CommandError) as refused:
+        call_command("import_dicom", *paths, *arguments, stdout=io.StringIO())
+    message = str(refused.value)
+    assert case.reason in message
+    assert (case.named_file or next(iter(case.files))) in message
+    assert world_state(settings.MEDIA_ROOT) == before
