@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up and run the whole platform on this machine (embedded default): SQLite, local files,
+# a Redis server, one Celery worker on both queues, the web server on http://127.0.0.1:8000.
+# Ctrl-C stops everything it started.
+set -euo pipefail
+source "$(dirname "$0")/setup-env.sh"
+exec python manage.py run_embedded "$@"
