@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import warnings
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -265,7 +266,9 @@ def _read_dataset(source: SourceFile) -> Dataset | FileProblem:
         return FileProblem(source.name, f"truncated or corrupt DICOM header ({error})")
     # Files without the 128-byte preamble are still DICOM if an image SOP class is inside.
     try:
-        dataset = pydicom.dcmread(io.BytesIO(source.data), force=True)
+        with warnings.catch_warnings():  # forcing a non-DICOM file through the parser warns a lot
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(io.BytesIO(source.data), force=True)
         if "SOPClassUID" not in dataset:
             raise InvalidDicomError
         return dataset

@@ -208,6 +208,7 @@ def _import_group(group, anonymizer, patient_pseudonym, visit_date, written) -> 
             instance.dataset.PatientName = instance.dataset.PatientID = patient.pseudonym
         visit, _ = Visit.objects.get_or_create(patient=patient, date=when)
         series, created = _store_series(group, visit, series_uid, written), True
+        _after_import(series)
         visits_relabel(patient=patient)
         visit.refresh_from_db()
     return ImportedSeries(
@@ -220,6 +221,13 @@ def _import_group(group, anonymizer, patient_pseudonym, visit_date, written) -> 
         slices=series.slice_count,
         created=created,
     )
+
+
+def _after_import(series: Series) -> None:
+    # Lung masks follow every import (a cpu-queue job, queued once the import is committed).
+    from inference.services import lung_masks_schedule
+
+    lung_masks_schedule(series=series)
 
 
 def user_create(*, username: str, role: str, password: str | None = None, email: str = "") -> User:

@@ -1,10 +1,11 @@
 import os
 import signal
 import time
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from ildplatform import embedded
 
@@ -18,16 +19,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--redis-port", type=int, default=int(os.environ.get("ILD_REDIS_PORT", 6389)))
         parser.add_argument("--no-demo", action="store_true", help="do not seed demo users and patients")
 
     def handle(self, *args, **options):
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
-        if not options["no_demo"]:
-            call_command("seed_demo")
-        redis_url = f"redis://127.0.0.1:{options['redis_port']}/0"
-        env = os.environ | {"REDIS_URL": redis_url, "DJANGO_SETTINGS_MODULE": "ildplatform.settings"}
+        redis_url = urlparse(settings.REDIS_URL)
+        if redis_url.hostname not in ("127.0.0.1", "localhost"):
+            raise CommandError(f"REDIS_URL {settings.REDIS_URL} is not local: the embedded default runs its own Redis")
+        env = os.environ | {"REDIS_URL": settings.REDIS_URL, "DJANGO_SETTINGS_MODULE": "ildplatform.settings"}
         processes = []
         stopping = False
 
@@ -37,8 +35,13 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         try:
-            processes.append(embedded.start_redis(options["redis_port"], settings.VAR_DIR / "redis"))
-            self.stdout.write(f"redis: {embedded.redis_server_binary()} on {redis_url}")
+            # Redis first: the demo import queues lung-mask jobs, which wait there for the worker.
+            processes.append(embedded.start_redis(redis_url.port or 6379, settings.VAR_DIR / "redis"))
+            self.stdout.write(f"redis: {embedded.redis_server_binary()} on {settings.REDIS_URL}")
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            if not options["no_demo"]:
+                call_command("seed_demo")
             processes.append(embedded.start_worker(env))
             self.stdout.write("celery worker: queues cpu,gpu")
             processes.append(embedded.start_web(env, options["host"], options["port"]))

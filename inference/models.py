@@ -1,0 +1,118 @@
+"""Model registry, background jobs, and what the algorithms produced per slice and per visit."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from ildplatform.models import Series, Slice, Visit
+
+
+class ModelVersion(models.Model):
+    class Task(models.TextChoices):
+        RETICULATION = "reticulation"
+        GGO = "ggo"
+        MERGED = "merged"
+
+    task = models.CharField(max_length=16, choices=Task.choices)
+    variant = models.CharField(max_length=16, default="table2")
+    weights_file = models.FileField(max_length=255)
+    threshold = models.FloatField(help_text="probability threshold of the pattern class")
+    fold_thresholds = models.JSONField(default=list, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    training_set = models.JSONField(default=dict, blank=True, help_text="what the model saw in training")
+    trained_by = models.CharField(max_length=150, blank=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    registered_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["task", "-registered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["task"], condition=Q(is_active=True), name="one_active_model_per_task"),
+            models.CheckConstraint(condition=Q(threshold__gt=0) & Q(threshold__lte=1), name="threshold_in_0_1"),
+        ]
+
+    @property
+    def source(self) -> str:
+        """The involvement source name of this model's predictions."""
+        return f"model:{self.pk}"
+
+    def __str__(self) -> str:
+        return f"{self.task} model {self.pk} ({self.variant}, threshold {self.threshold})"
+
+
+class Job(models.Model):
+    """A Celery task's state as the browser reads it; the row, not the broker, is the truth."""
+
+    class Kind(models.TextChoices):
+        LUNG_MASKS = "lung_masks"
+        INFERENCE = "inference"
+        INVOLVEMENT = "involvement"
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="how many times a worker started it")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.state})"
+
+
+class LungMask(models.Model):
+    slice = models.OneToOneField(Slice, on_delete=models.CASCADE, related_name="lung_mask")
+    algorithm = models.CharField(max_length=64)
+    mask_png = models.BinaryField(help_text="8-bit PNG, 1 inside the lungs")
+    lung_pixels = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now=True)
+
+
+class Prediction(models.Model):
+    slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    labels_png = models.BinaryField(help_text="8-bit PNG label map: 0 background, 1 reticulation, 2 GGO")
+    reticulation_pixels = models.PositiveIntegerField()
+    ggo_pixels = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["slice", "model_version"], name="one_prediction_per_slice_and_model")
+        ]
+
+
+class Involvement(models.Model):
+    """Eq. 1 of the paper for one visit and one source (reader_1, reader_2, consensus, model:<id>)."""
+
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="involvements")
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="involvements")
+    source = models.CharField(max_length=32)
+    reticulation_pct = models.FloatField()
+    ggo_pct = models.FloatField()
+    total_pct = models.FloatField()
+    lung_volume_ml = models.FloatField()
+    reticulation_ml = models.FloatField()
+    ggo_ml = models.FloatField()
+    abnormal_ml = models.FloatField()
+    qc_missed_fraction = models.FloatField(help_text="share of abnormal pixels the raw lung mask missed")
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["visit__date", "source"]
+        constraints = [models.UniqueConstraint(fields=["visit", "source"], name="one_involvement_per_visit_source")]

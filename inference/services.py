@@ -1,0 +1,268 @@
+"""Writes of the inference app: jobs, lung masks, predictions, involvement, model registry.
+
+Celery tasks only call `job_run`; everything they do is here, replaceable and idempotent: running a
+job again replaces its results (update_or_create on unique keys), never adds a second copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from ildplatform import labelmaps
+from ildplatform.exceptions import Conflict, DomainError
+from ildplatform.models import Series, Visit
+from ildplatform.selectors import series_hu_volume
+
+from . import involvement as involvement_math
+from . import lungmask, preprocessing
+from .models import Involvement, Job, LungMask, ModelVersion, Prediction
+
+logger = logging.getLogger(__name__)
+
+LUNG_ALGORITHM = (
+    f"mader-mm(threshold {lungmask.THRESHOLD_HU:g} HU, erode {lungmask.EROSION_MM} mm, close {lungmask.CLOSING_MM} mm)"
+)
+QUEUE_FOR_KIND = {Job.Kind.LUNG_MASKS: "cpu", Job.Kind.INFERENCE: "gpu", Job.Kind.INVOLVEMENT: "cpu"}
+PROGRESS_STEPS = 20  # progress writes per job: often enough for a progress bar, few enough for the database
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def job_create(*, kind: str, series: Series, model_version: ModelVersion | None = None, user=None) -> Job:
+    """Create a job row and queue its Celery task once the row is committed."""
+    job = Job.objects.create(kind=kind, series=series, model_version=model_version, created_by=user)
+    transaction.on_commit(lambda: _enqueue(job))
+    return job
+
+
+def _enqueue(job: Job) -> None:
+    from .tasks import run_job
+
+    try:
+        run_job.apply_async(
+            args=[job.pk],
+            queue=QUEUE_FOR_KIND[job.kind],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        )
+    except Exception as error:  # broker down: say so on the job instead of hanging the request
+        logger.exception("could not queue job %s", job.pk)
+        Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, error=f"could not reach the broker: {error}")
+
+
+def _job_begin(job_id: int) -> Job | None:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.state == Job.State.DONE:
+            return None  # deleted, or a redelivery of a job that finished before its ack
+        job.state, job.progress, job.error = Job.State.RUNNING, 0.0, ""
+        job.attempts += 1
+        job.started_at = timezone.now()
+        job.save()
+    return job
+
+
+def _job_progress(job: Job, fraction: float) -> None:
+    job.progress = float(min(max(fraction, 0.0), 1.0))
+    Job.objects.filter(pk=job.pk).update(progress=job.progress)
+
+
+def job_run(*, job_id: int) -> None:
+    job = _job_begin(job_id)
+    if job is None:
+        return
+    runner = {Job.Kind.LUNG_MASKS: _lung_masks_run, Job.Kind.INFERENCE: _inference_run}[job.kind]
+    try:
+        runner(job)
+    except Exception as error:
+        logger.exception("job %s failed", job.pk)
+        Job.objects.filter(pk=job.pk).update(
+            state=Job.State.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
+        return
+    Job.objects.filter(pk=job.pk).update(state=Job.State.DONE, progress=1.0, finished_at=timezone.now())
+
+
+def _chunks(count: int) -> list[range]:
+    step = max(1, -(-count // PROGRESS_STEPS))
+    return [range(start, min(start + step, count)) for start in range(0, count, step)]
+
+
+# ---------------------------------------------------------------- lung masks
+
+
+def lung_masks_schedule(*, series: Series, user=None) -> Job:
+    return job_create(kind=Job.Kind.LUNG_MASKS, series=series, user=user)
+
+
+def _spacing(series: Series) -> tuple[float, float]:
+    return (series.pixel_spacing_row, series.pixel_spacing_column)
+
+
+def _lung_masks_run(job: Job) -> None:
+    series = job.series
+    volume = series_hu_volume(series)
+    slices = list(series.slices.order_by("z_index"))
+    for chunk in _chunks(len(slices)):
+        with transaction.atomic():
+            for z in chunk:
+                mask = lungmask.lung_mask(np.asarray(volume[z]), _spacing(series))
+                LungMask.objects.update_or_create(
+                    slice=slices[z],
+                    defaults={
+                        "algorithm": LUNG_ALGORITHM,
+                        "mask_png": labelmaps.encode_png(mask.astype(np.uint8)),
+                        "lung_pixels": int(mask.sum()),
+                    },
+                )
+        _job_progress(job, (chunk.stop) / len(slices))
+    involvement_refresh(series=series)
+
+
+def series_lung_volume(series: Series) -> np.ndarray | None:
+    masks = dict(LungMask.objects.filter(slice__series=series).values_list("slice__z_index", "mask_png"))
+    if len(masks) != series.slice_count:
+        return None
+    shape = (series.rows, series.columns)
+    return np.stack([labelmaps.decode_png(bytes(masks[z]), shape=shape) > 0 for z in range(series.slice_count)])
+
+
+# ---------------------------------------------------------------- model registry and inference
+
+
+def model_register(
+    *, weights: Path, task: str, threshold: float, variant: str = "table2", metrics: dict | None = None,
+    fold_thresholds: list | None = None, training_set: dict | None = None, trained_by: str = "",
+    activate: bool = True, user=None,
+) -> ModelVersion:  # fmt: skip
+    """Register weights for a task; checks they load into the variant before anything is stored."""
+    if task not in ModelVersion.Task.values:
+        raise DomainError(f"unknown task {task!r}; choose one of {', '.join(ModelVersion.Task.values)}")
+    if not 0 < threshold <= 1:
+        raise DomainError(f"threshold must be in (0, 1], got {threshold}")
+    from . import unet
+
+    try:
+        unet.build_unet(variant).load_weights(str(weights))
+    except Exception as error:
+        raise DomainError(f"{weights}: weights do not load into the {variant!r} U-Net ({error})") from None
+    with transaction.atomic():
+        if activate:
+            ModelVersion.objects.filter(task=task, is_active=True).update(is_active=False)
+        version = ModelVersion(
+            task=task, variant=variant, threshold=threshold, metrics=metrics or {},
+            fold_thresholds=fold_thresholds or [], training_set=training_set or {}, trained_by=trained_by,
+            registered_by=user, is_active=activate,
+        )  # fmt: skip
+        version.save()
+        with weights.open("rb") as handle:
+            version.weights_file.save(f"models/{task}-{version.pk}.weights.h5", File(handle), save=True)
+    return version
+
+
+def inference_schedule(*, series: Series, task: str, user=None) -> Job:
+    model = ModelVersion.objects.filter(task=task, is_active=True).first()
+    if model is None:
+        raise Conflict(f"no active model for task {task}")
+    return job_create(kind=Job.Kind.INFERENCE, series=series, model_version=model, user=user)
+
+
+def _inference_run(job: Job) -> None:
+    from . import runtime
+
+    series, model_version = job.series, job.model_version
+    lung = series_lung_volume(series)
+    if lung is None:  # masks not there yet (or stale): compute them in this job first
+        _lung_masks_run(job)
+        lung = series_lung_volume(series)
+    volume = series_hu_volume(series)
+    slices = list(series.slices.order_by("z_index"))
+    label = 2 if model_version.task == ModelVersion.Task.GGO else 1
+    for chunk in _chunks(len(slices)):
+        hu = np.asarray(volume[chunk.start : chunk.stop])
+        probability = runtime.predict_probability(model_version, hu)
+        patterns = preprocessing.postprocess(
+            probability, model_version.threshold, hu.shape[1:], lung[chunk.start : chunk.stop]
+        )
+        with transaction.atomic():
+            for offset, z in enumerate(chunk):
+                labels = patterns[offset].astype(np.uint8) * label
+                Prediction.objects.update_or_create(
+                    slice=slices[z],
+                    model_version=model_version,
+                    defaults={
+                        "labels_png": labelmaps.encode_png(labels),
+                        "reticulation_pixels": int((labels == 1).sum()),
+                        "ggo_pixels": int((labels == 2).sum()),
+                    },
+                )
+        _job_progress(job, chunk.stop / len(slices))
+    involvement_refresh(series=series)
+
+
+def series_prediction_volume(series: Series, model_version_id: int) -> np.ndarray | None:
+    stored = dict(
+        Prediction.objects.filter(slice__series=series, model_version_id=model_version_id).values_list(
+            "slice__z_index", "labels_png"
+        )
+    )
+    if len(stored) != series.slice_count:
+        return None
+    shape = (series.rows, series.columns)
+    return np.stack(
+        [labelmaps.decode_png(bytes(stored[z]), shape=shape, max_label=2) for z in range(series.slice_count)]
+    )
+
+
+# ---------------------------------------------------------------- involvement
+
+
+def visit_primary_series(visit: Visit) -> Series | None:
+    """The series involvement is computed on: the visit's series with the most slices."""
+    return visit.series.order_by("-slice_count", "id").first()
+
+
+def involvement_store(*, series: Series, source: str, labels: np.ndarray) -> Involvement | None:
+    """Eq. 1 for one source's label volume on the visit's primary series (needs its lung masks)."""
+    lung = series_lung_volume(series)
+    if lung is None:
+        return None
+    abnormal = labels > 0
+    region = lungmask.lung_region(lung, abnormal)
+    figures = involvement_math.involvement(labels, region, _spacing(series), series.slice_spacing)
+    row, _ = Involvement.objects.update_or_create(
+        visit=series.visit,
+        source=source,
+        defaults={
+            "series": series,
+            "reticulation_pct": figures.reticulation_pct,
+            "ggo_pct": figures.ggo_pct,
+            "total_pct": figures.total_pct,
+            "lung_volume_ml": figures.lung_volume_ml,
+            "reticulation_ml": figures.reticulation_ml,
+            "ggo_ml": figures.ggo_ml,
+            "abnormal_ml": figures.abnormal_ml,
+            "qc_missed_fraction": lungmask.qc_missed_fraction(lung, abnormal),
+        },
+    )
+    return row
+
+
+def involvement_refresh(*, series: Series) -> list[Involvement]:
+    """Recompute every model source of the series' visit (its inputs changed)."""
+    if visit_primary_series(series.visit) != series:
+        return []
+    rows = []
+    model_ids = Prediction.objects.filter(slice__series=series).values_list("model_version_id", flat=True).distinct()
+    for model_id in model_ids:
+        labels = series_prediction_volume(series, model_id)
+        if labels is not None:
+            rows.append(involvement_store(series=series, source=f"model:{model_id}", labels=labels))
+    return [row for row in rows if row is not None]
