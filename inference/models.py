@@ -33,13 +33,13 @@ class ModelVersion(models.Model):
             models.CheckConstraint(condition=Q(threshold__gt=0) & Q(threshold__lte=1), name="threshold_in_0_1"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.task} model {self.pk} ({self.variant}, threshold {self.threshold})"
+
     @property
     def source(self) -> str:
         """The involvement source name of this model's predictions."""
         return f"model:{self.pk}"
-
-    def __str__(self) -> str:
-        return f"{self.task} model {self.pk} ({self.variant}, threshold {self.threshold})"
 
 
 class Job(models.Model):
@@ -82,6 +82,9 @@ class LungMask(models.Model):
     lung_pixels = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"lung mask of {self.slice}"
+
 
 class Prediction(models.Model):
     slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="predictions")
@@ -95,6 +98,9 @@ class Prediction(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["slice", "model_version"], name="one_prediction_per_slice_and_model")
         ]
+
+    def __str__(self) -> str:
+        return f"prediction of model {self.model_version_id} on {self.slice}"
 
 
 class Involvement(models.Model):
@@ -116,3 +122,6 @@ class Involvement(models.Model):
     class Meta:
         ordering = ["visit__date", "source"]
         constraints = [models.UniqueConstraint(fields=["visit", "source"], name="one_involvement_per_visit_source")]
+
+    def __str__(self) -> str:
+        return f"{self.source} involvement of {self.visit}: {self.total_pct:.2f} %"
