@@ -266,7 +266,7 @@ def _anatomy(seed: int, patient_index: int, pixel_spacing: float) -> _Anatomy:
     rng = _rng(seed, _STREAM_FIELDS, patient_index)
     half_fov = 256 * pixel_spacing
     # The body fills most of the field of view but leaves air on every side and room for the table.
-    body_ax = rng.uniform(0.80, 0.87) * half_fov
+    body_ax = rng.uniform(0.84, 0.90) * half_fov
     body_ay = rng.uniform(0.74, 0.80) * body_ax
     body_y = -0.09 * half_fov + rng.uniform(-3, 3)
     return _Anatomy(
@@ -342,14 +342,14 @@ def _bump(t: float, start: float, full: float, end_full: float, end: float) -> f
 def _lung_extent(t: float) -> float:
     """Lung cross-section scale along the height: small apex, widest below the middle, domed base."""
     if t <= 0.62:
-        return 0.5 + 0.5 * float(np.sin(0.5 * np.pi * t / 0.62)) ** 0.8
+        return 0.55 + 0.45 * float(np.sin(0.5 * np.pi * t / 0.62)) ** 0.8
     return 1.0 - 0.1 * ((t - 0.62) / 0.38) ** 2
 
 
 def _mediastinum_half_width(t: float) -> float:
     # Wider at the hilum (carina, main bronchi, pulmonary arteries); never under 15 mm per side, so
     # the two lungs stay > 30 mm apart and a 7 mm morphological closing cannot bridge them.
-    return 16.0 + 12.0 * _bump(t, 0.25, 0.38, 0.52, 0.65)
+    return 16.0 + 8.0 * _bump(t, 0.25, 0.38, 0.52, 0.65)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -550,7 +550,7 @@ def _slice_anatomy(
     organ = np.zeros((MATRIX, MATRIX), dtype=bool)  # soft-tissue organs, excluded from the lung
     heart = _bump(t, 0.33, 0.55, 0.8, 1.05)
     if heart > 0:
-        h_ax, h_ay = 0.36 * cav_ax * (0.6 + 0.4 * heart), 0.46 * cav_ay * (0.6 + 0.4 * heart)
+        h_ax, h_ay = 0.33 * cav_ax * (0.6 + 0.4 * heart), 0.43 * cav_ay * (0.6 + 0.4 * heart)
         organ_heart = _inside_rotated(xs, ys, 0.16 * cav_ax, -0.28 * cav_ay, h_ax, h_ay, 28.0)
         lung &= ~_inside_rotated(xs, ys, 0.16 * cav_ax, -0.28 * cav_ay, h_ax + 3, h_ay + 3, 28.0)
         organ |= organ_heart
@@ -568,10 +568,10 @@ def _slice_anatomy(
     if t >= 0.12:  # descending aorta beside the spine
         organ |= _inside(xs, ys, 21, vb_y - 6, 12, 12)
         lung &= ~_inside(xs, ys, 21, vb_y - 6, 15, 15)
-    lung &= ~_inside(xs, ys, 0, vb_y, 21, 20)  # paravertebral soft tissue around the vertebral body
+    lung &= ~_inside(xs, ys, 0, vb_y, 19, 18)  # paravertebral soft tissue around the vertebral body
     # Diaphragm domes (liver right, spleen left), anchored at the antero-medial lung corner so the
     # lung becomes a posterolateral crescent, never a ring around soft tissue.
-    dome = 0.8 * max(0.0, (t - 0.74) / 0.26) ** 0.8
+    dome = 0.65 * max(0.0, (t - 0.78) / 0.22) ** 0.8
     if dome > 0:
         for side, dome_hu in ((-1, 60.0), (1, 48.0)):
             d_ax, d_ay = dome * 0.62 * cav_ax, dome * 1.15 * cav_ay * f

@@ -19,5 +19,6 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("api/v1/", include("inference.urls")),
     path("", include("frontend.urls")),
 ]

@@ -20,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-demo", action="store_true", help="do not seed demo users and patients")
+        parser.add_argument("--demo-slices", type=int, default=24, help="slices per demo phantom series")
 
     def handle(self, *args, **options):
         redis_url = urlparse(settings.REDIS_URL)
@@ -33,7 +34,9 @@ class Command(BaseCommand):
             nonlocal stopping
             stopping = True
 
+        # Both set explicitly: a shell that starts us in the background leaves SIGINT ignored.
         signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
         try:
             # Redis first: the demo import queues lung-mask jobs, which wait there for the worker.
             processes.append(embedded.start_redis(redis_url.port or 6379, settings.VAR_DIR / "redis"))
@@ -41,7 +44,7 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             if not options["no_demo"]:
-                call_command("seed_demo")
+                call_command("seed_demo", slices=options["demo_slices"])
             processes.append(embedded.start_worker(env))
             self.stdout.write("celery worker: queues cpu,gpu")
             processes.append(embedded.start_web(env, options["host"], options["port"]))

@@ -1,0 +1,46 @@
+from django.db.models import QuerySet
+
+from ildplatform.exceptions import NotFound
+from ildplatform.models import Patient, Visit
+
+from .models import Involvement, Job, LungMask, Prediction
+
+
+def job_get(*, job_id: int) -> Job:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"no job with id {job_id}")
+    return job
+
+
+def visit_involvement_list(*, visit_id: int) -> QuerySet[Involvement]:
+    if not Visit.objects.filter(pk=visit_id).exists():
+        raise NotFound(f"no visit with id {visit_id}")
+    return Involvement.objects.filter(visit_id=visit_id).select_related("visit")
+
+
+def patient_involvement_trend(*, patient_id: int) -> QuerySet[Involvement]:
+    """Every visit's involvement from every source, in visit date order."""
+    if not Patient.objects.filter(pk=patient_id).exists():
+        raise NotFound(f"no patient with id {patient_id}")
+    return (
+        Involvement.objects.filter(visit__patient_id=patient_id)
+        .select_related("visit")
+        .order_by("visit__date", "source")
+    )
+
+
+def lung_mask_get(*, series_id: int, z_index: int) -> LungMask:
+    found = LungMask.objects.filter(slice__series_id=series_id, slice__z_index=z_index).first()
+    if found is None:
+        raise NotFound(f"no lung mask for slice {z_index} of series {series_id} (yet)")
+    return found
+
+
+def prediction_get(*, series_id: int, z_index: int, model_version_id: int) -> Prediction:
+    found = Prediction.objects.filter(
+        slice__series_id=series_id, slice__z_index=z_index, model_version_id=model_version_id
+    ).first()
+    if found is None:
+        raise NotFound(f"no prediction of model {model_version_id} for slice {z_index} of series {series_id}")
+    return found
