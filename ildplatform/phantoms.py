@@ -342,14 +342,14 @@ def _bump(t: float, start: float, full: float, end_full: float, end: float) -> f
 def _lung_extent(t: float) -> float:
     """Lung cross-section scale along the height: small apex, widest below the middle, domed base."""
     if t <= 0.62:
-        return 0.55 + 0.45 * float(np.sin(0.5 * np.pi * t / 0.62)) ** 0.8
+        return 0.6 + 0.4 * float(np.sin(0.5 * np.pi * t / 0.62)) ** 0.8
     return 1.0 - 0.1 * ((t - 0.62) / 0.38) ** 2
 
 
 def _mediastinum_half_width(t: float) -> float:
-    # Wider at the hilum (carina, main bronchi, pulmonary arteries); never under 15 mm per side, so
-    # the two lungs stay > 30 mm apart and a 7 mm morphological closing cannot bridge them.
-    return 16.0 + 8.0 * _bump(t, 0.25, 0.38, 0.52, 0.65)
+    # Wider at the hilum (carina, main bronchi, pulmonary arteries); at least 15 mm per side, so
+    # the two lungs stay >= 30 mm apart and a 7 mm morphological closing cannot bridge them.
+    return 15.0 + 8.0 * _bump(t, 0.25, 0.38, 0.52, 0.65)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -107,7 +107,11 @@ def _spacing(series: Series) -> tuple[float, float]:
 
 
 def _lung_masks_run(job: Job) -> None:
-    series = job.series
+    _lung_masks_compute(job.series, lambda fraction: _job_progress(job, fraction))
+    involvement_refresh(series=job.series)
+
+
+def _lung_masks_compute(series: Series, on_progress) -> None:
     volume = series_hu_volume(series)
     slices = list(series.slices.order_by("z_index"))
     for chunk in _chunks(len(slices)):
@@ -122,8 +126,7 @@ def _lung_masks_run(job: Job) -> None:
                         "lung_pixels": int(mask.sum()),
                     },
                 )
-        _job_progress(job, (chunk.stop) / len(slices))
-    involvement_refresh(series=series)
+        on_progress(chunk.stop / len(slices))
 
 
 def series_lung_volume(series: Series) -> np.ndarray | None:
@@ -179,8 +182,8 @@ def _inference_run(job: Job) -> None:
 
     series, model_version = job.series, job.model_version
     lung = series_lung_volume(series)
-    if lung is None:  # masks not there yet (or stale): compute them in this job first
-        _lung_masks_run(job)
+    if lung is None:  # masks not there yet: compute them in this job first (first 10 % of its progress)
+        _lung_masks_compute(series, lambda fraction: _job_progress(job, 0.1 * fraction))
         lung = series_lung_volume(series)
     volume = series_hu_volume(series)
     slices = list(series.slices.order_by("z_index"))
@@ -203,7 +206,7 @@ def _inference_run(job: Job) -> None:
                         "ggo_pixels": int((labels == 2).sum()),
                     },
                 )
-        _job_progress(job, chunk.stop / len(slices))
+        _job_progress(job, 0.1 + 0.9 * chunk.stop / len(slices))
     involvement_refresh(series=series)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from ildplatform import services
+from ildplatform import embedded, services
+from ildplatform.celery import app as celery_app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("ILD_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -48,3 +49,53 @@ def client_for():
 @pytest.fixture
 def admin_client(make_user, client_for) -> APIClient:
     return client_for(make_user("admin"))
+
+
+class LiveServices:
+    """A real Redis server and real Celery worker processes sharing this test's database and files."""
+
+    def __init__(self, tmp_path: Path, media_root: Path):
+        from django.db import connection
+
+        self.tmp_path = tmp_path
+        self.port = embedded.free_port()
+        self.redis = embedded.start_redis(self.port, tmp_path / "redis")
+        self.broker = f"redis://127.0.0.1:{self.port}/0"
+        database = connection.settings_dict
+        if database["ENGINE"].endswith("sqlite3"):
+            database_url = f"sqlite:///{database['NAME']}"
+        else:
+            database_url = (
+                f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST'] or '127.0.0.1'}:"
+                f"{database['PORT'] or 5432}/{database['NAME']}"
+            )
+        self.env = os.environ | {
+            "REDIS_URL": self.broker,
+            "DATABASE_URL": database_url,
+            "MEDIA_ROOT": str(media_root),
+            # Short, so that a task of a killed worker is redelivered within the test.
+            "CELERY_VISIBILITY_TIMEOUT": "8",
+        }
+        self.workers: list = []
+        celery_app.conf.broker_url = self.broker
+        celery_app.conf.broker_transport_options = {"visibility_timeout": 8}
+        celery_app._after_fork()  # drop connections pooled for the previous broker URL
+
+    def start_worker(self, queues: str = "cpu,gpu"):
+        log = open(self.tmp_path / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115 - closed in stop
+        worker = embedded.start_worker(self.env, queues=queues, log_file=log)
+        self.workers.append(worker)
+        return worker
+
+    def worker_logs(self) -> str:
+        return "\n".join(p.read_text()[-3000:] for p in sorted(self.tmp_path.glob("worker-*.log")))
+
+    def stop(self) -> None:
+        embedded.stop([*self.workers, self.redis])
+
+
+@pytest.fixture
+def live_services(transactional_db, tmp_path, media_root):
+    services_ = LiveServices(tmp_path, media_root)
+    yield services_
+    services_.stop()
