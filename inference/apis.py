@@ -87,3 +87,18 @@ class SlicePredictionApi(APIView):
     def get(self, request, series_id: int, z_index: int, model_version_id: int):
         found = selectors.prediction_get(series_id=series_id, z_index=z_index, model_version_id=model_version_id)
         return HttpResponse(bytes(found.labels_png), content_type="image/png")
+
+
+class SeriesLungApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        series_id = serializers.IntegerField()
+        slices_masked = serializers.IntegerField()
+        slice_count = serializers.IntegerField()
+        complete = serializers.BooleanField()
+        lung_volume_ml = serializers.FloatField()
+        dense_missed_ml = serializers.FloatField()
+        dense_missed_fraction = serializers.FloatField(help_text="dense (-750..-100 HU) lung left out of the mask")
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, series_id: int):
+        return Response(self.OutputSerializer(selectors.series_lung_summary(series_id=series_id)).data)

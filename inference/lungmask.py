@@ -326,3 +326,39 @@ def qc_missed_fraction(lung: np.ndarray, abnormal: np.ndarray) -> float:
     if abnormal_pixels == 0:
         return 0.0
     return int((abnormal & ~lung).sum()) / abnormal_pixels
+
+
+DENSE_HU_RANGE = (-750.0, -100.0)  # partly aerated to consolidated lung: above air, below soft tissue
+_MIN_HULL_PIXELS = 200  # a lung component smaller than this (a bronchus, gas) spans no hull worth trusting
+
+
+def dense_pathology_candidates(slice_hu: np.ndarray, lung: np.ndarray) -> np.ndarray:
+    """Dense lung the threshold dropped: -750 < HU < -100, outside the raw mask, enclosed by a lung.
+
+    "Enclosed" is inside the convex hull of one 2-D lung component and touching the mask, which keeps
+    chest-wall fat and the partial-volume rim of the body outline out; a 3x3 opening removes the thin
+    partial-volume seam where lung meets mediastinum. Used for the source-free QC
+    figure of a series (how much dense tissue the mask left out), not to change the mask itself.
+    """
+    from skimage.morphology import convex_hull_image
+
+    lung = np.asarray(lung, dtype=bool)
+    hu = np.asarray(slice_hu)
+    components, count = ndi.label(lung, structure=_EIGHT_CONNECTED)
+    hull = np.zeros_like(lung)
+    sizes = np.bincount(components.ravel(), minlength=count + 1)
+    for index in range(1, count + 1):
+        if sizes[index] >= _MIN_HULL_PIXELS:
+            hull |= convex_hull_image(components == index)
+    low, high = DENSE_HU_RANGE
+    dense = (hu > low) & (hu < high) & hull & ~lung
+    # An opening drops the 1-2 px partial-volume seam along the mediastinum and the pleura.
+    dense = ndi.binary_opening(dense, structure=_EIGHT_CONNECTED)
+    return lung_region(lung, dense) & ~lung
+
+
+def dense_lung_pixels(slice_hu: np.ndarray, lung: np.ndarray) -> int:
+    """Dense (-750..-100 HU) pixels inside the raw lung mask."""
+    low, high = DENSE_HU_RANGE
+    hu = np.asarray(slice_hu)
+    return int((np.asarray(lung, dtype=bool) & (hu > low) & (hu < high)).sum())

@@ -80,6 +80,9 @@ class LungMask(models.Model):
     algorithm = models.CharField(max_length=64)
     mask_png = models.BinaryField(help_text="8-bit PNG, 1 inside the lungs")
     lung_pixels = models.PositiveIntegerField()
+    # Source-free QC: dense (-750..-100 HU) lung inside the mask, and enclosed by lung but left out.
+    dense_inside_pixels = models.PositiveIntegerField(default=0)
+    dense_missed_pixels = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -44,3 +44,29 @@ def prediction_get(*, series_id: int, z_index: int, model_version_id: int) -> Pr
     if found is None:
         raise NotFound(f"no prediction of model {model_version_id} for slice {z_index} of series {series_id}")
     return found
+
+
+def series_lung_summary(*, series_id: int) -> dict:
+    """Lung volume of the raw masks and the source-free QC figure (dense lung the mask left out)."""
+    from django.db.models import Count, Sum
+
+    from ildplatform.selectors import series_get
+
+    series = series_get(series_id=series_id)
+    totals = LungMask.objects.filter(slice__series=series).aggregate(
+        slices=Count("id"),
+        lung=Sum("lung_pixels"),
+        inside=Sum("dense_inside_pixels"),
+        missed=Sum("dense_missed_pixels"),
+    )
+    voxel_ml = series.pixel_spacing_row * series.pixel_spacing_column * series.slice_spacing / 1000.0
+    missed, inside = totals["missed"] or 0, totals["inside"] or 0
+    return {
+        "series_id": series.pk,
+        "slices_masked": totals["slices"],
+        "slice_count": series.slice_count,
+        "complete": totals["slices"] == series.slice_count,
+        "lung_volume_ml": (totals["lung"] or 0) * voxel_ml,
+        "dense_missed_ml": missed * voxel_ml,
+        "dense_missed_fraction": missed / (missed + inside) if missed + inside else 0.0,
+    }

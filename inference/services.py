@@ -117,13 +117,16 @@ def _lung_masks_compute(series: Series, on_progress) -> None:
     for chunk in _chunks(len(slices)):
         with transaction.atomic():
             for z in chunk:
-                mask = lungmask.lung_mask(np.asarray(volume[z]), _spacing(series))
+                slice_hu = np.asarray(volume[z])
+                mask = lungmask.lung_mask(slice_hu, _spacing(series))
                 LungMask.objects.update_or_create(
                     slice=slices[z],
                     defaults={
                         "algorithm": LUNG_ALGORITHM,
                         "mask_png": labelmaps.encode_png(mask.astype(np.uint8)),
                         "lung_pixels": int(mask.sum()),
+                        "dense_inside_pixels": lungmask.dense_lung_pixels(slice_hu, mask),
+                        "dense_missed_pixels": int(lungmask.dense_pathology_candidates(slice_hu, mask).sum()),
                     },
                 )
         on_progress(chunk.stop / len(slices))

@@ -1,4 +1,5 @@
 import json
+import shutil
 from datetime import date
 
 from django.conf import settings
@@ -39,7 +40,12 @@ class Command(BaseCommand):
         folder = settings.VAR_DIR / f"demo-phantoms-{options['patients']}x{options['visits']}x{options['slices']}"
         if not (folder / phantoms.MANIFEST_NAME).exists():
             self.stdout.write(f"writing demo phantoms to {folder} ...")
-            phantoms.write_phantom_set(folder, options["patients"], options["visits"], DEMO_SEED, options["slices"])
+            # Written aside and renamed, so an interrupted run leaves nothing half-written behind.
+            partial = folder.with_name(folder.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            phantoms.write_phantom_set(partial, options["patients"], options["visits"], DEMO_SEED, options["slices"])
+            partial.rename(folder)
         manifest = json.loads((folder / phantoms.MANIFEST_NAME).read_text())
         for patient in manifest["patients"]:
             for visit in patient["visits"]:
