@@ -53,7 +53,7 @@ def _enqueue(job: Job) -> None:
             retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         )
     except Exception as error:  # broker down: say so on the job instead of hanging the request
-        logger.exception("could not queue job %s", job.pk)
+        logger.error("could not queue job %s: %s", job.pk, error)
         Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, error=f"could not reach the broker: {error}")
 
 
@@ -190,6 +190,7 @@ def _inference_run(job: Job) -> None:
         lung = series_lung_volume(series)
     volume = series_hu_volume(series)
     slices = list(series.slices.order_by("z_index"))
+    # A merged model says "abnormal" only: stored as 1, and its involvement leaves the split empty.
     label = 2 if model_version.task == ModelVersion.Task.GGO else 1
     for chunk in _chunks(len(slices)):
         hu = np.asarray(volume[chunk.start : chunk.stop])
@@ -235,8 +236,14 @@ def visit_primary_series(visit: Visit) -> Series | None:
     return visit.series.order_by("-slice_count", "id").first()
 
 
-def involvement_store(*, series: Series, source: str, labels: np.ndarray) -> Involvement | None:
-    """Eq. 1 for one source's label volume on the visit's primary series (needs its lung masks)."""
+def involvement_store(
+    *, series: Series, source: str, labels: np.ndarray, patterns_told_apart: bool = True
+) -> Involvement | None:
+    """Eq. 1 for one source's label volume on the visit's primary series (needs its lung masks).
+
+    A merged model marks "abnormal" without saying which pattern: `patterns_told_apart=False` keeps
+    its total and leaves the reticulation/GGO split empty.
+    """
     lung = series_lung_volume(series)
     if lung is None:
         return None
@@ -248,12 +255,12 @@ def involvement_store(*, series: Series, source: str, labels: np.ndarray) -> Inv
         source=source,
         defaults={
             "series": series,
-            "reticulation_pct": figures.reticulation_pct,
-            "ggo_pct": figures.ggo_pct,
+            "reticulation_pct": figures.reticulation_pct if patterns_told_apart else None,
+            "ggo_pct": figures.ggo_pct if patterns_told_apart else None,
             "total_pct": figures.total_pct,
             "lung_volume_ml": figures.lung_volume_ml,
-            "reticulation_ml": figures.reticulation_ml,
-            "ggo_ml": figures.ggo_ml,
+            "reticulation_ml": figures.reticulation_ml if patterns_told_apart else None,
+            "ggo_ml": figures.ggo_ml if patterns_told_apart else None,
             "abnormal_ml": figures.abnormal_ml,
             "qc_missed_fraction": lungmask.qc_missed_fraction(lung, abnormal),
         },
@@ -266,9 +273,12 @@ def involvement_refresh(*, series: Series) -> list[Involvement]:
     if visit_primary_series(series.visit) != series:
         return []
     rows = []
-    model_ids = Prediction.objects.filter(slice__series=series).values_list("model_version_id", flat=True).distinct()
-    for model_id in model_ids:
-        labels = series_prediction_volume(series, model_id)
+    models_used = ModelVersion.objects.filter(predictions__slice__series=series).distinct()
+    for model in models_used:
+        labels = series_prediction_volume(series, model.pk)
         if labels is not None:
-            rows.append(involvement_store(series=series, source=f"model:{model_id}", labels=labels))
+            told_apart = model.task != ModelVersion.Task.MERGED
+            rows.append(
+                involvement_store(series=series, source=model.source, labels=labels, patterns_told_apart=told_apart)
+            )
     return [row for row in rows if row is not None]

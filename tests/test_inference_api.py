@@ -1,0 +1,101 @@
+"""Inference APIs and commands, without a worker: answers, refusals and the read side."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from ildplatform import labelmaps
+from inference import services as inference_services
+from inference.models import Job, ModelVersion
+
+from .dicom_factory import ct_series, to_bytes
+
+
+@pytest.fixture
+def series_id(admin_client):
+    files = []
+    for index, dataset in enumerate(ct_series(4)):
+        upload = io.BytesIO(to_bytes(dataset))
+        upload.name = f"s{index}.dcm"
+        files.append(upload)
+    return admin_client.post("/api/v1/imports/", {"files": files}, format="multipart").json()["series"][0]["series_id"]
+
+
+def test_inference_without_an_active_model_answers_409_and_queues_nothing(admin_client, series_id):
+    response = admin_client.post(f"/api/v1/series/{series_id}/inference/", {"task": "ggo"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["detail"] == "no active model for task ggo"
+    assert not Job.objects.filter(kind=Job.Kind.INFERENCE).exists()
+
+
+def test_inference_refuses_unknown_task_and_series(admin_client, series_id):
+    assert admin_client.post(f"/api/v1/series/{series_id}/inference/", {"task": "x"}, format="json").status_code == 400
+    missing = admin_client.post("/api/v1/series/999/inference/", {"task": "ggo"}, format="json")
+    assert missing.status_code == 404 and "no series with id 999" in missing.json()["detail"]
+
+
+def test_import_queues_a_lung_mask_job_and_job_api_reports_it(admin_client, series_id):
+    job = Job.objects.get(series_id=series_id, kind=Job.Kind.LUNG_MASKS)
+    body = admin_client.get(f"/api/v1/jobs/{job.pk}/").json()
+    assert body["state"] == "queued" and body["progress"] == 0
+    inference_services.job_run(job_id=job.pk)
+    body = admin_client.get(f"/api/v1/jobs/{job.pk}/").json()
+    assert body["state"] == "done" and body["progress"] == 1
+    png = admin_client.get(f"/api/v1/series/{series_id}/slices/1/lung-mask")
+    assert png.status_code == 200 and png["Content-Type"] == "image/png"
+    mask = labelmaps.decode_png(png.content, shape=(64, 64))
+    assert set(np.unique(mask)) <= {0, 1}
+    summary = admin_client.get(f"/api/v1/series/{series_id}/lung/").json()
+    assert summary["complete"] and summary["slices_masked"] == 4
+    assert admin_client.get("/api/v1/jobs/12345/").status_code == 404
+
+
+def test_involvement_endpoints_list_every_source_in_date_order(admin_client, series_id):
+    job = Job.objects.get(series_id=series_id, kind=Job.Kind.LUNG_MASKS)
+    inference_services.job_run(job_id=job.pk)
+    from ildplatform.models import Series
+
+    series = Series.objects.get(pk=series_id)
+    labels = np.zeros((4, 64, 64), dtype=np.uint8)
+    labels[:, 30:34, 30:34] = 1
+    inference_services.involvement_store(series=series, source="model:1", labels=labels)
+    trend = admin_client.get(f"/api/v1/patients/{series.visit.patient_id}/involvement/").json()
+    assert [row["source"] for row in trend] == ["model:1"]
+    assert trend[0]["reticulation_pct"] > 0 and trend[0]["ggo_pct"] == 0
+    assert admin_client.get(f"/api/v1/visits/{series.visit_id}/involvement/").json() == trend
+    assert admin_client.get("/api/v1/visits/999/involvement/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_unet_summary_prints_the_table_2_counts():
+    pytest.importorskip("tensorflow")
+    out = io.StringIO()
+    call_command("unet_summary", "--variant", "table2", "--json", stdout=out)
+    counts = json.loads(out.getvalue())
+    assert counts["total"] == 4_708_354
+    assert (counts["transfer_trainable"], counts["transfer_non_trainable"]) == (184_770, 4_523_584)
+
+
+@pytest.mark.django_db
+def test_register_model_refuses_bad_weights_and_keeps_one_active_per_task(tmp_path):
+    pytest.importorskip("tensorflow")
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"not weights")
+    with pytest.raises(CommandError, match="do not load"):
+        call_command("register_model", str(bad), "--task", "ggo", "--threshold", "0.5", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("register_model", str(tmp_path / "nope.h5"), "--task", "ggo", "--threshold", "0.5")
+    from inference import unet
+
+    good = tmp_path / "good.weights.h5"
+    unet.build_unet("table2").save_weights(good)
+    for _ in range(2):
+        call_command("register_model", str(good), "--task", "ggo", "--threshold", "0.42", stdout=io.StringIO())
+    assert ModelVersion.objects.filter(task="ggo").count() == 2
+    assert ModelVersion.objects.filter(task="ggo", is_active=True).count() == 1
+    with pytest.raises(CommandError, match="threshold"):
+        call_command("register_model", str(good), "--task", "ggo", "--threshold", "1.5", stdout=io.StringIO())
