@@ -71,7 +71,8 @@ def main() -> int:
     for name, seconds in stages.items():
         print(f"  {name:<28} {seconds:7.1f} s")
     print(
-        f"  {'total':<28} {total:7.1f} s   (lung volume {row.lung_volume_ml:.0f} mL, QC missed {row.qc_missed_fraction:.3f})"
+        f"  {'total':<28} {total:7.1f} s   "
+        f"(lung volume {row.lung_volume_ml:.0f} mL, QC missed {row.qc_missed_fraction:.3f})"
     )
     return 0
 
