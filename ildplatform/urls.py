@@ -20,5 +20,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("inference.urls")),
+    path("api/v1/", include("annotations.urls")),
     path("", include("frontend.urls")),
 ]

@@ -64,14 +64,14 @@ class JobDetailApi(APIView):
 class VisitInvolvementApi(APIView):
     @extend_schema(responses=InvolvementOutputSerializer(many=True))
     def get(self, request, visit_id: int):
-        rows = selectors.visit_involvement_list(visit_id=visit_id)
+        rows = selectors.visit_involvement_list(visit_id=visit_id, user=request.user)
         return Response(InvolvementOutputSerializer(rows, many=True).data)
 
 
 class PatientInvolvementApi(APIView):
     @extend_schema(responses=InvolvementOutputSerializer(many=True))
     def get(self, request, patient_id: int):
-        rows = selectors.patient_involvement_trend(patient_id=patient_id)
+        rows = selectors.patient_involvement_trend(patient_id=patient_id, user=request.user)
         return Response(InvolvementOutputSerializer(rows, many=True).data)
 
 

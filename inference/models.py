@@ -49,6 +49,7 @@ class Job(models.Model):
         LUNG_MASKS = "lung_masks"
         INFERENCE = "inference"
         INVOLVEMENT = "involvement"
+        AGREEMENT = "agreement"
 
     class State(models.TextChoices):
         QUEUED = "queued"

@@ -13,21 +13,32 @@ def job_get(*, job_id: int) -> Job:
     return job
 
 
-def visit_involvement_list(*, visit_id: int) -> QuerySet[Involvement]:
+def _visible(rows: QuerySet[Involvement], user) -> list[Involvement]:
+    """Drop reader and consensus figures the user may not see yet (the blinding rule)."""
+    from annotations import access
+
+    hidden_by_series: dict[int, set[str]] = {}
+    visible = []
+    for row in rows.select_related("visit", "series__review"):
+        if row.series_id not in hidden_by_series:
+            review = getattr(row.series, "review", None)
+            hidden_by_series[row.series_id] = access.hidden_involvement_sources(review, user)
+        if row.source not in hidden_by_series[row.series_id]:
+            visible.append(row)
+    return visible
+
+
+def visit_involvement_list(*, visit_id: int, user) -> list[Involvement]:
     if not Visit.objects.filter(pk=visit_id).exists():
         raise NotFound(f"no visit with id {visit_id}")
-    return Involvement.objects.filter(visit_id=visit_id).select_related("visit")
+    return _visible(Involvement.objects.filter(visit_id=visit_id), user)
 
 
-def patient_involvement_trend(*, patient_id: int) -> QuerySet[Involvement]:
-    """Every visit's involvement from every source, in visit date order."""
+def patient_involvement_trend(*, patient_id: int, user) -> list[Involvement]:
+    """Every visit's involvement from every source the user may see, in visit date order."""
     if not Patient.objects.filter(pk=patient_id).exists():
         raise NotFound(f"no patient with id {patient_id}")
-    return (
-        Involvement.objects.filter(visit__patient_id=patient_id)
-        .select_related("visit")
-        .order_by("visit__date", "source")
-    )
+    return _visible(Involvement.objects.filter(visit__patient_id=patient_id).order_by("visit__date", "source"), user)
 
 
 def lung_mask_get(*, series_id: int, z_index: int) -> LungMask:

@@ -13,6 +13,7 @@ import numpy as np
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError
@@ -28,7 +29,15 @@ logger = logging.getLogger(__name__)
 LUNG_ALGORITHM = (
     f"mader-mm(threshold {lungmask.THRESHOLD_HU:g} HU, erode {lungmask.EROSION_MM} mm, close {lungmask.CLOSING_MM} mm)"
 )
-QUEUE_FOR_KIND = {Job.Kind.LUNG_MASKS: "cpu", Job.Kind.INFERENCE: "gpu", Job.Kind.INVOLVEMENT: "cpu"}
+QUEUE_FOR_KIND = {Job.Kind.INFERENCE: "gpu"}  # every other kind runs on the cpu queue
+# What runs each kind of job; the annotations app's runners are named, not imported, to keep the
+# dependency one way (annotations -> inference).
+RUNNERS = {
+    Job.Kind.LUNG_MASKS: "inference.services._lung_masks_run",
+    Job.Kind.INFERENCE: "inference.services._inference_run",
+    Job.Kind.AGREEMENT: "annotations.services.agreement_run",
+    Job.Kind.INVOLVEMENT: "annotations.services.review_involvement_run",
+}
 PROGRESS_STEPS = 20  # progress writes per job: often enough for a progress bar, few enough for the database
 
 
@@ -48,7 +57,7 @@ def _enqueue(job: Job) -> None:
     try:
         run_job.apply_async(
             args=[job.pk],
-            queue=QUEUE_FOR_KIND[job.kind],
+            queue=QUEUE_FOR_KIND.get(job.kind, "cpu"),
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         )
@@ -69,7 +78,7 @@ def _job_begin(job_id: int) -> Job | None:
     return job
 
 
-def _job_progress(job: Job, fraction: float) -> None:
+def job_progress(job: Job, fraction: float) -> None:
     job.progress = float(min(max(fraction, 0.0), 1.0))
     Job.objects.filter(pk=job.pk).update(progress=job.progress)
 
@@ -78,7 +87,7 @@ def job_run(*, job_id: int) -> None:
     job = _job_begin(job_id)
     if job is None:
         return
-    runner = {Job.Kind.LUNG_MASKS: _lung_masks_run, Job.Kind.INFERENCE: _inference_run}[job.kind]
+    runner = import_string(RUNNERS[job.kind])
     try:
         runner(job)
     except Exception as error:
@@ -107,11 +116,11 @@ def _spacing(series: Series) -> tuple[float, float]:
 
 
 def _lung_masks_run(job: Job) -> None:
-    _lung_masks_compute(job.series, lambda fraction: _job_progress(job, fraction))
+    lung_masks_compute(job.series, lambda fraction: job_progress(job, fraction))
     involvement_refresh(series=job.series)
 
 
-def _lung_masks_compute(series: Series, on_progress) -> None:
+def lung_masks_compute(series: Series, on_progress) -> None:
     volume = series_hu_volume(series)
     slices = list(series.slices.order_by("z_index"))
     for chunk in _chunks(len(slices)):
@@ -186,7 +195,7 @@ def _inference_run(job: Job) -> None:
     series, model_version = job.series, job.model_version
     lung = series_lung_volume(series)
     if lung is None:  # masks not there yet: compute them in this job first (first 10 % of its progress)
-        _lung_masks_compute(series, lambda fraction: _job_progress(job, 0.1 * fraction))
+        lung_masks_compute(series, lambda fraction: job_progress(job, 0.1 * fraction))
         lung = series_lung_volume(series)
     volume = series_hu_volume(series)
     slices = list(series.slices.order_by("z_index"))
@@ -210,7 +219,7 @@ def _inference_run(job: Job) -> None:
                         "ggo_pixels": int((labels == 2).sum()),
                     },
                 )
-        _job_progress(job, 0.1 + 0.9 * chunk.stop / len(slices))
+        job_progress(job, 0.1 + 0.9 * chunk.stop / len(slices))
     involvement_refresh(series=series)
 
 

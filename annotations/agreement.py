@@ -1,0 +1,59 @@
+"""Agreement between two readers' label maps (no Django here): per slice and per series."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inference.statistics import cohen_kappa, dice, jaccard
+
+RETICULATION, GGO = 1, 2
+ONLY_READER_1, ONLY_READER_2, BOTH = 1, 2, 3
+
+
+def agreement_figures(reader_1: np.ndarray, reader_2: np.ndarray, lung_region: np.ndarray) -> dict[str, float]:
+    """Dice and Jaccard per class and combined (any abnormality), and Cohen's kappa inside the lung.
+
+    Works on one slice or a whole series alike (the arrays only need the same shape).
+    """
+    figures = {}
+    for name, first, second in (
+        ("reticulation", reader_1 == RETICULATION, reader_2 == RETICULATION),
+        ("ggo", reader_1 == GGO, reader_2 == GGO),
+        ("combined", reader_1 > 0, reader_2 > 0),
+    ):
+        figures[f"dice_{name}"] = dice(first, second)
+        figures[f"jaccard_{name}"] = jaccard(first, second)
+    figures["kappa_lung"] = cohen_kappa(reader_1, reader_2, within=lung_region)
+    return figures
+
+
+def disagreement_map(reader_1: np.ndarray, reader_2: np.ndarray) -> np.ndarray:
+    """1 where only reader 1 marked an abnormality, 2 where only reader 2 did, 3 where both did."""
+    first, second = reader_1 > 0, reader_2 > 0
+    result = np.zeros(reader_1.shape, dtype=np.uint8)
+    result[first & ~second] = ONLY_READER_1
+    result[second & ~first] = ONLY_READER_2
+    result[first & second] = BOTH
+    return result
+
+
+def differing_pixels(reader_1: np.ndarray, reader_2: np.ndarray) -> int:
+    """Pixels whose labels differ (pattern or presence): what slices are ranked by."""
+    return int(np.count_nonzero(reader_1 != reader_2))
+
+
+def consensus_labels(decision: str, reader_1: np.ndarray, reader_2: np.ndarray) -> np.ndarray:
+    """The consensus of one slice from a decision other than `edited`.
+
+    Union and intersection work on the abnormal area; where the readers named different patterns,
+    reader 1's pattern is kept for union and intersection alike (the adjudicator edits when that is wrong).
+    """
+    if decision == "reader_1":
+        return reader_1.copy()
+    if decision == "reader_2":
+        return reader_2.copy()
+    if decision == "union":
+        return np.where(reader_1 > 0, reader_1, reader_2).astype(np.uint8)
+    if decision == "intersection":
+        return np.where((reader_1 > 0) & (reader_2 > 0), reader_1, 0).astype(np.uint8)
+    raise ValueError(f"no automatic consensus for decision {decision!r}")

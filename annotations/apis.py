@@ -1,0 +1,270 @@
+"""Thin API views of the review workflow: parse, call one service or selector, answer."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.db.models import Q
+from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ildplatform import labelmaps
+from ildplatform.exceptions import DomainError, NotFound
+from ildplatform.permissions import IsPlatformAdmin
+from ildplatform.selectors import series_get
+from inference.apis import JobOutputSerializer
+
+from . import access, selectors, services
+
+
+class PngParser(BaseParser):
+    media_type = "image/png"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read() if stream is not None else b""
+
+
+def png_response(data: bytes, etag: str | None = None) -> HttpResponse:
+    response = HttpResponse(data, content_type="image/png")
+    if etag is not None:
+        response["ETag"] = f'"{etag}"'
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """'"3"', 'W/"3"' or '3' -> 3; None when absent."""
+    if header is None:
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise DomainError(f'If-Match must be a mask version such as "3", got {header!r}')
+    return int(value)
+
+
+class UserField(serializers.Field):
+    """A user by username or id."""
+
+    def to_internal_value(self, data):
+        user = User.objects.filter(Q(username=str(data)) | Q(pk=int(data) if str(data).isdigit() else None)).first()
+        if user is None:
+            raise serializers.ValidationError(f"no user {data!r}")
+        return user
+
+    def to_representation(self, value):
+        return value.username
+
+
+class ReadingOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    series_id = serializers.IntegerField(source="review.series_id")
+    role = serializers.CharField()
+    user = serializers.CharField(source="user.username")
+    state = serializers.CharField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReviewAssignApi(APIView):
+    permission_classes = [IsPlatformAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        reader_1 = UserField()
+        reader_2 = UserField()
+        adjudicator = UserField()
+
+    @extend_schema(request=InputSerializer, responses={201: ReadingOutputSerializer(many=True)})
+    def post(self, request, series_id: int):
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        review = services.review_assign(
+            series=series_get(series_id=series_id), by=request.user, **params.validated_data
+        )
+        readings = review.readings.select_related("user", "review")
+        return Response(ReadingOutputSerializer(readings, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class ReviewSettingsApi(APIView):
+    permission_classes = [IsPlatformAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        ai_preannotation = serializers.BooleanField()
+
+    @extend_schema(request=InputSerializer, responses={200: dict})
+    def patch(self, request, series_id: int):
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        review = selectors.review_get(series_id=series_id)
+        if review is None:
+            raise NotFound(f"series {series_id} has no reading assignment")
+        services.review_set_ai_preannotation(review=review, enabled=params.validated_data["ai_preannotation"],
+                                             by=request.user)  # fmt: skip
+        return Response({"series_id": series_id, "ai_preannotation": review.ai_preannotation})
+
+
+class WorklistApi(APIView):
+    class OutputSerializer(ReadingOutputSerializer):
+        patient = serializers.CharField(source="review.series.visit.patient.pseudonym")
+        visit_date = serializers.DateField(source="review.series.visit.date")
+        visit_label = serializers.CharField(source="review.series.visit.label")
+        slice_count = serializers.IntegerField(source="review.series.slice_count")
+        slices_annotated = serializers.IntegerField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        everyone = request.query_params.get("mine") not in ("1", "true", "yes")
+        readings = selectors.worklist(user=request.user, everyone=everyone)
+        return Response(self.OutputSerializer(readings, many=True).data)
+
+
+class MaskApi(APIView):
+    parser_classes = [PngParser]
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, reading_id: int, z_index: int):
+        reading = access.reading_for_view(reading_id, request.user)
+        wanted = request.query_params.get("version")
+        if wanted is not None:
+            if not wanted.isdigit():
+                raise DomainError(f"version must be a whole number, got {wanted!r}")
+            found = selectors.mask_version_get(reading=reading, z_index=z_index, version=int(wanted))
+            return png_response(bytes(found.labels_png), etag=str(found.version))
+        labels, version = services.mask_current(reading, z_index)
+        return png_response(labelmaps.encode_png(labels), etag=str(version))
+
+    @extend_schema(request={"image/png": bytes}, responses={200: dict})
+    def put(self, request, reading_id: int, z_index: int):
+        reading = access.reading_for_edit(reading_id, request.user)
+        if_match = parse_if_match(request.headers.get("If-Match"))
+        saved = services.mask_save(
+            reading=reading, z_index=z_index, png=request.data or b"", if_match=if_match, user=request.user
+        )
+        response = Response({"version": saved.version, "reticulation_pixels": saved.reticulation_pixels,
+                             "ggo_pixels": saved.ggo_pixels})  # fmt: skip
+        response["ETag"] = f'"{saved.version}"'
+        return response
+
+
+class MaskHistoryApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        version = serializers.IntegerField()
+        author = serializers.CharField(source="author.username")
+        created_at = serializers.DateTimeField()
+        reticulation_pixels = serializers.IntegerField()
+        ggo_pixels = serializers.IntegerField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request, reading_id: int, z_index: int):
+        reading = access.reading_for_view(reading_id, request.user)
+        return Response(self.OutputSerializer(selectors.mask_history(reading=reading, z_index=z_index), many=True).data)
+
+
+class SubmitApi(APIView):
+    @extend_schema(request=None, responses=ReadingOutputSerializer)
+    def post(self, request, reading_id: int):
+        reading = access.reading_for_edit(reading_id, request.user)
+        return Response(ReadingOutputSerializer(services.reading_submit(reading=reading, user=request.user)).data)
+
+
+class ReopenApi(APIView):
+    permission_classes = [IsPlatformAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=ReadingOutputSerializer)
+    def post(self, request, reading_id: int):
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        reading = access.reading_for_view(reading_id, request.user)
+        reopened = services.reading_reopen(reading=reading, reason=params.validated_data["reason"], user=request.user)
+        return Response(ReadingOutputSerializer(reopened).data)
+
+
+class AgreementApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, series_id: int):
+        figures, slices = selectors.agreement_get(series_id=series_id, user=request.user)
+        ranked = [
+            {"z_index": s.slice.z_index, "differing_pixels": s.differing_pixels, **s.figures}
+            for s in slices
+            if s.differing_pixels or s.figures["dice_combined"] < 1
+        ]
+        return Response({"series_id": series_id, "series": figures, "slices_by_disagreement": ranked})
+
+
+class DisagreementApi(APIView):
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, series_id: int, z_index: int):
+        return png_response(selectors.disagreement_png(series_id=series_id, z_index=z_index, user=request.user))
+
+
+class ConsensusApi(APIView):
+    @extend_schema(responses={200: dict})
+    def get(self, request, series_id: int):
+        review = selectors.consensus_get(series_id=series_id, user=request.user)
+        decisions = [
+            {"z_index": d.slice.z_index, "decision": d.decision, "pre_decided": d.pre_decided,
+             "decided_by": d.decided_by.username if d.decided_by else None}
+            for d in review.decisions.select_related("slice", "decided_by").order_by("slice__z_index")
+        ]  # fmt: skip
+        undecided = [] if review.finalized_at else services.slices_needing_decision(review)
+        return Response({"series_id": series_id, "finalized_at": review.finalized_at, "decisions": decisions,
+                         "undecided_slices": undecided})  # fmt: skip
+
+
+class ConsensusDecisionApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        decision = serializers.CharField(max_length=16)
+        mask = serializers.FileField(required=False)
+
+    @extend_schema(request=InputSerializer, responses={200: dict})
+    def post(self, request, series_id: int, z_index: int):
+        review = access.review_for_adjudication(selectors.review_get(series_id=series_id), request.user, series_id)
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        upload = params.validated_data.get("mask")
+        row = services.consensus_decide(review=review, z_index=z_index, decision=params.validated_data["decision"],
+                                        png=upload.read() if upload else None, user=request.user)  # fmt: skip
+        return Response({"z_index": z_index, "decision": row.decision})
+
+
+class FinalizeApi(APIView):
+    @extend_schema(request=None, responses=JobOutputSerializer)
+    def post(self, request, series_id: int):
+        review = access.review_for_adjudication(selectors.review_get(series_id=series_id), request.user, series_id)
+        job = services.consensus_finalize(review=review, user=request.user)
+        return Response(JobOutputSerializer(job).data)
+
+
+class ConsensusMaskApi(APIView):
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, series_id: int, z_index: int):
+        return png_response(selectors.consensus_mask_png(series_id=series_id, z_index=z_index, user=request.user))
+
+
+class AuditApi(APIView):
+    permission_classes = [IsPlatformAdmin]
+
+    class OutputSerializer(serializers.Serializer):
+        at = serializers.DateTimeField()
+        user = serializers.CharField(source="user.username", allow_null=True)
+        action = serializers.CharField()
+        series_id = serializers.IntegerField()
+        object_type = serializers.CharField()
+        object_id = serializers.CharField()
+        before_version = serializers.IntegerField(allow_null=True)
+        after_version = serializers.IntegerField(allow_null=True)
+        detail = serializers.JSONField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        series = request.query_params.get("series")
+        if series is not None and not series.isdigit():
+            raise DomainError(f"series must be a series id, got {series!r}")
+        events = selectors.audit_list(series_id=int(series) if series else None)
+        return Response(self.OutputSerializer(events, many=True).data)
