@@ -38,15 +38,22 @@ def mask_history(*, reading: Reading, z_index: int) -> QuerySet[MaskVersion]:
 
 
 def agreement_get(*, series_id: int, user) -> tuple[dict, list[SliceAgreement]]:
-    review = access.review_for_results(review_get(series_id=series_id), user, series_id)
+    review = _review_with_agreement(series_id, user)
     agreement = getattr(review, "agreement", None)
     if agreement is None:
         raise Conflict("the agreement is being computed; try again shortly")
     return agreement.figures, list(review.slice_agreements.select_related("slice"))
 
 
-def disagreement_png(*, series_id: int, z_index: int, user) -> bytes:
+def _review_with_agreement(series_id: int, user) -> Review:
     review = access.review_for_results(review_get(series_id=series_id), user, series_id)
+    if not access.both_submitted(review):
+        raise Conflict("agreement is computed once both readers have submitted")
+    return review
+
+
+def disagreement_png(*, series_id: int, z_index: int, user) -> bytes:
+    review = _review_with_agreement(series_id, user)
     found = SliceAgreement.objects.filter(review=review, slice__z_index=z_index).first()
     if found is None:
         raise NotFound(f"no disagreement map for slice {z_index} of series {series_id} (yet)")

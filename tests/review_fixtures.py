@@ -1,0 +1,99 @@
+"""A small series with a full review cast, brought to any state of the workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from annotations import services as review_services
+from annotations.models import Reading, Review
+from ildplatform import labelmaps, services
+from ildplatform.dicom_import import SourceFile
+from ildplatform.models import Series
+from inference import services as inference_services
+from inference.models import Job
+
+from .dicom_factory import ct_series, to_bytes
+
+STATES = ("assigned", "one_submitted", "both_submitted", "finalised")
+SIZE = 64
+
+
+def reader_1_labels() -> np.ndarray:
+    labels = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    labels[20:49, 14:51] = 1  # 29 x 37 = 1073 reticulation pixels: a count nobody else has
+    return labels
+
+
+def reader_2_labels() -> np.ndarray:
+    labels = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    labels[30:51, 25:62] = 2  # 21 x 37 = 777 GGO pixels
+    return labels
+
+
+def shared_labels() -> np.ndarray:
+    labels = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    labels[28:36, 28:36] = 2
+    return labels
+
+
+@dataclass
+class Cast:
+    series: Series
+    review: Review
+    users: dict  # role name -> User
+    r1: Reading
+    r2: Reading
+
+    @property
+    def reader_1_png(self) -> bytes:
+        return labelmaps.encode_png(reader_1_labels())
+
+    @property
+    def reader_2_png(self) -> bytes:
+        return labelmaps.encode_png(reader_2_labels())
+
+
+def run_queued_jobs(series: Series) -> None:
+    """Run the series' queued jobs in this process, as a worker would (the queue itself is tested elsewhere)."""
+    for job in Job.objects.filter(series=series, state=Job.State.QUEUED).order_by("id"):
+        inference_services.job_run(job_id=job.pk)
+
+
+def build_cast(state: str, seed: str = "review") -> Cast:
+    users = {
+        "reader_1": services.user_create(username="r1", role="reader", password="pass-word-1"),
+        "reader_2": services.user_create(username="r2", role="reader", password="pass-word-1"),
+        "adjudicator": services.user_create(username="adj", role="adjudicator", password="pass-word-1"),
+        "clinician": services.user_create(username="clin", role="clinician", password="pass-word-1"),
+        "admin": services.user_create(username="boss", role="admin", password="pass-word-1"),
+        "unrelated_reader": services.user_create(username="r3", role="reader", password="pass-word-1"),
+    }
+    sources = [SourceFile(f"s{i}.dcm", to_bytes(d)) for i, d in enumerate(ct_series(4, seed=seed))]
+    series = Series.objects.get(pk=services.series_import(sources=sources).series[0].series_id)
+    review = review_services.review_assign(
+        series=series, reader_1=users["reader_1"], reader_2=users["reader_2"],
+        adjudicator=users["adjudicator"], by=users["admin"],
+    )  # fmt: skip
+    r1 = review.readings.get(role="reader_1")
+    r2 = review.readings.get(role="reader_2")
+    for reading, labels in ((r1, reader_1_labels()), (r2, reader_2_labels())):
+        review_services.mask_save(reading=reading, z_index=1, png=labelmaps.encode_png(labels), if_match=0,
+                                  user=reading.user)  # fmt: skip
+        review_services.mask_save(reading=reading, z_index=2, png=labelmaps.encode_png(shared_labels()), if_match=0,
+                                  user=reading.user)  # fmt: skip
+    if STATES.index(state) >= 1:
+        review_services.reading_submit(reading=r1, user=r1.user)
+    if STATES.index(state) >= 2:
+        review_services.reading_submit(reading=r2, user=r2.user)
+        run_queued_jobs(series)
+    if STATES.index(state) >= 3:
+        review_services.consensus_decide(review=review, z_index=1, decision="union", png=None,
+                                         user=users["adjudicator"])  # fmt: skip
+        review_services.consensus_finalize(review=review, user=users["adjudicator"])
+        run_queued_jobs(series)
+    r1.refresh_from_db()
+    r2.refresh_from_db()
+    review.refresh_from_db()
+    return Cast(series=series, review=review, users=users, r1=r1, r2=r2)
