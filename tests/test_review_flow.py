@@ -1,0 +1,119 @@
+"""A whole review over the API on a phantom series, with a real Redis and a real Celery worker."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from rest_framework.test import APIClient
+from scipy import ndimage as ndi
+
+from annotations.models import AuditEvent, ConsensusMask
+from ildplatform import labelmaps, services
+from inference.models import Job
+
+from .test_inference_pipeline import import_phantom
+
+
+def wait_for_jobs(series, kind: str, timeout_s: float = 180) -> Job:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        jobs = list(Job.objects.filter(series=series, kind=kind))
+        if jobs and all(job.state in (Job.State.DONE, Job.State.FAILED) for job in jobs):
+            assert all(job.state == Job.State.DONE for job in jobs), [job.error for job in jobs]
+            return jobs[-1]
+        time.sleep(0.2)
+    raise AssertionError(f"{kind} jobs of series {series.pk} did not finish in {timeout_s} s")
+
+
+def perturbed(truth: np.ndarray, how: str) -> np.ndarray:
+    """Two readers' versions of the truth: one draws tighter, one wider and calls some GGO reticulation."""
+    labels = np.zeros_like(truth)
+    for value in (1, 2):
+        region = truth == value
+        region = ndi.binary_erosion(region) if how == "tight" else ndi.binary_dilation(region, iterations=2)
+        labels[region & (labels == 0)] = value
+    if how == "wide":
+        labels[(labels == 2) & (np.arange(labels.shape[1])[None, :] % 7 == 0)] = 1
+    return labels
+
+
+def dice_np(a: np.ndarray, b: np.ndarray) -> float:
+    return 1.0 if not a.any() and not b.any() else 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+
+def client_of(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.timeout(600)
+def test_two_readers_adjudicator_and_clinician_through_the_api(live_services, tmp_path):
+    live_services.start_worker()
+    series, visit = import_phantom(tmp_path / "ph", seed=9, slices=12)
+    truth = np.load(tmp_path / "ph" / visit["truth"])["labels"]
+    users = {
+        role: services.user_create(username=name, role=role_group, password="pass-word-1")
+        for role, name, role_group in (
+            ("admin", "boss", "admin"), ("reader_1", "ann", "reader"), ("reader_2", "ben", "reader"),
+            ("adjudicator", "cid", "adjudicator"), ("clinician", "dora", "clinician"),
+        )
+    }  # fmt: skip
+    assigned = client_of(users["admin"]).post(
+        f"/api/v1/series/{series.pk}/readings/",
+        {"reader_1": "ann", "reader_2": "ben", "adjudicator": "cid"}, format="json",
+    )  # fmt: skip
+    assert assigned.status_code == 201, assigned.content
+
+    drawn = {"reader_1": perturbed(truth, "tight"), "reader_2": perturbed(truth, "wide")}
+    for role, labels in drawn.items():
+        client = client_of(users[role])
+        (reading,) = [r for r in client.get("/api/v1/readings/?mine=1").json() if r["series_id"] == series.pk]
+        for z in range(series.slice_count):
+            if not labels[z].any():
+                continue
+            url = f"/api/v1/readings/{reading['id']}/slices/{z}/mask"
+            etag = client.get(url)["ETag"]
+            saved = client.put(url, labelmaps.encode_png(labels[z]), content_type="image/png", HTTP_IF_MATCH=etag)
+            assert saved.status_code == 200, saved.content
+        assert client.post(f"/api/v1/readings/{reading['id']}/submit/").status_code == 200
+
+    wait_for_jobs(series, Job.Kind.AGREEMENT)
+    adjudicator = client_of(users["adjudicator"])
+    agreement = adjudicator.get(f"/api/v1/series/{series.pk}/agreement/").json()
+    first, second = drawn["reader_1"], drawn["reader_2"]
+    for name, a, b in (("reticulation", first == 1, second == 1), ("ggo", first == 2, second == 2),
+                       ("combined", first > 0, second > 0)):  # fmt: skip
+        assert agreement["series"][f"dice_{name}"] == pytest.approx(dice_np(a, b), abs=1e-9), name
+    ranked = [s["differing_pixels"] for s in agreement["slices_by_disagreement"]]
+    assert ranked == sorted(ranked, reverse=True)
+    worst = agreement["slices_by_disagreement"][0]
+    assert worst["differing_pixels"] == int((first[worst["z_index"]] != second[worst["z_index"]]).sum())
+
+    undecided = adjudicator.get(f"/api/v1/series/{series.pk}/consensus/").json()["undecided_slices"]
+    assert undecided
+    refused = adjudicator.post(f"/api/v1/series/{series.pk}/consensus/finalize/")
+    assert refused.status_code == 409 and refused.json()["undecided_slices"] == undecided
+    for z in undecided:
+        decision = adjudicator.post(f"/api/v1/series/{series.pk}/consensus/slices/{z}/", {"decision": "union"},
+                                    format="json")  # fmt: skip
+        assert decision.status_code == 200, decision.content
+    finalised = adjudicator.post(f"/api/v1/series/{series.pk}/consensus/finalize/")
+    assert finalised.status_code == 200, finalised.content
+    wait_for_jobs(series, Job.Kind.INVOLVEMENT)
+
+    union = np.where(first > 0, first, second)
+    for mask in ConsensusMask.objects.filter(review__series=series).select_related("slice"):
+        z = mask.slice.z_index
+        assert np.array_equal(labelmaps.decode_png(bytes(mask.labels_png)), union[z])
+
+    trend = client_of(users["clinician"]).get(f"/api/v1/patients/{series.visit.patient_id}/involvement/").json()
+    sources = {row["source"]: row for row in trend}
+    assert {"reader_1", "reader_2", "consensus"} <= set(sources)
+    assert sources["reader_1"]["total_pct"] < sources["consensus"]["total_pct"]
+    assert sources["reader_2"]["total_pct"] <= sources["consensus"]["total_pct"] + 1e-9
+
+    actions = set(AuditEvent.objects.filter(series=series).values_list("action", flat=True))
+    assert {"assign", "mask_save", "submit", "decide", "finalize"} <= actions
