@@ -1,0 +1,87 @@
+"""Review details: worklist, history, reopen, audit trail, AI pre-annotation, agreement pre-decisions."""
+
+import numpy as np
+from rest_framework.test import APIClient
+
+from annotations.models import ConsensusDecision
+from ildplatform import labelmaps
+from inference.models import ModelVersion, Prediction
+
+from .review_fixtures import build_cast, reader_1_labels, shared_labels
+
+
+def client_of(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_worklist_shows_role_state_and_progress(db):
+    cast = build_cast("one_submitted")
+    rows = client_of(cast.users["reader_1"]).get("/api/v1/readings/?mine=1").json()
+    assert [(r["role"], r["state"], r["slices_annotated"], r["slice_count"]) for r in rows] == [
+        ("reader_1", "submitted", 2, 4)
+    ]
+    assert rows[0]["patient"] == cast.series.visit.patient.pseudonym
+    everyone = client_of(cast.users["admin"]).get("/api/v1/readings/").json()
+    assert sorted(r["role"] for r in everyone) == ["adjudicator", "reader_1", "reader_2"]
+
+
+def test_every_version_is_kept_and_can_be_fetched(db):
+    cast = build_cast("assigned")
+    client = client_of(cast.users["reader_1"])
+    url = f"/api/v1/readings/{cast.r1.pk}/slices/1/mask"
+    second = np.zeros((64, 64), np.uint8)
+    assert (
+        client.put(url, labelmaps.encode_png(second), content_type="image/png", HTTP_IF_MATCH='"1"').status_code == 200
+    )
+    history = client.get(f"{url}/history").json()
+    assert [(h["version"], h["author"], h["reticulation_pixels"]) for h in history] == [(1, "r1", 1073), (2, "r1", 0)]
+    first = client.get(f"{url}?version=1")
+    assert first["ETag"] == '"1"' and np.array_equal(labelmaps.decode_png(first.content), reader_1_labels())
+    assert client.get(url)["ETag"] == '"2"'
+
+
+def test_admin_reopens_with_a_reason_and_it_is_audited(db):
+    cast = build_cast("one_submitted")
+    admin = client_of(cast.users["admin"])
+    reopened = admin.post(f"/api/v1/readings/{cast.r1.pk}/reopen/", {"reason": "slice 3 missed"}, format="json")
+    assert reopened.status_code == 200 and reopened.json()["state"] == "in_progress"
+    events = admin.get(f"/api/v1/audit/?series={cast.series.pk}").json()
+    assert [e["action"] for e in events].count("mask_save") == 4
+    reopen = [e for e in events if e["action"] == "reopen"][0]
+    assert reopen["user"] == "boss" and reopen["detail"]["reason"] == "slice 3 missed"
+    saves = [e for e in events if e["action"] == "mask_save" and e["object_id"] == str(cast.r1.pk)]
+    assert {(e["before_version"], e["after_version"]) for e in saves} == {(0, 1)}
+
+
+def test_slices_the_readers_agree_on_are_pre_decided(db):
+    cast = build_cast("both_submitted")
+    decided = ConsensusDecision.objects.get(review=cast.review)
+    assert (decided.slice.z_index, decided.decision, decided.pre_decided) == (2, "reader_1", True)
+    consensus = client_of(cast.users["adjudicator"]).get(f"/api/v1/series/{cast.series.pk}/consensus/").json()
+    assert consensus["undecided_slices"] == [1]
+
+
+def test_ai_preannotation_starts_empty_slices_from_the_active_model(db, tmp_path):
+    cast = build_cast("assigned")
+    model = ModelVersion.objects.create(task="ggo", threshold=0.5, weights_file="models/x.weights.h5", is_active=True)
+    predicted = shared_labels()
+    Prediction.objects.create(
+        slice=cast.series.slices.get(z_index=3), model_version=model, labels_png=labelmaps.encode_png(predicted),
+        reticulation_pixels=0, ggo_pixels=int((predicted == 2).sum()),
+    )  # fmt: skip
+    reader = client_of(cast.users["reader_2"])
+    url = f"/api/v1/readings/{cast.r2.pk}/slices/3/mask"
+    assert not labelmaps.decode_png(reader.get(url).content).any(), "off by default"
+    admin = client_of(cast.users["admin"])
+    assert (
+        admin.patch(f"/api/v1/series/{cast.series.pk}/review/", {"ai_preannotation": True}, format="json").status_code
+        == 200
+    )
+    started = reader.get(url)
+    assert started["ETag"] == '"0"' and np.array_equal(labelmaps.decode_png(started.content), predicted)
+    cast.r2.refresh_from_db()
+    assert cast.r2.preannotated_from == [model.pk]
+    saved = labelmaps.decode_png(reader.get(f"/api/v1/readings/{cast.r2.pk}/slices/1/mask").content)
+    assert saved.any(), "a slice the reader already saved keeps the reader's mask"
