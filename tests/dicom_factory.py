@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date
 
 import numpy as np
@@ -87,3 +88,11 @@ def ct_series(n: int = 4, *, spacing: float = 1.25, seed: str = "a", **overrides
         for i in range(n)
     ]
     return slices[1::2] + slices[::2]
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()

@@ -1,14 +1,12 @@
 """Pure functions of the importer: ordering, derived UIDs, archive checks."""
 
-import io
-import zipfile
 
 import numpy as np
 
 from ildplatform import dicom_import
 from ildplatform.dicom_import import ArchiveLimits, SourceFile
 
-from .dicom_factory import ct_series, to_bytes
+from .dicom_factory import ct_series, to_bytes, zip_bytes
 
 LIMITS = ArchiveLimits(max_uncompressed_bytes=10_000_000, max_members=100)
 
@@ -65,14 +63,6 @@ def test_hu_uses_rescale_slope_and_intercept():
     (instance,) = parsed(ct_series(1))
     assert instance.hu.dtype == np.int16
     assert instance.hu[0, 0] == -1000
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_zip_member_escaping_the_archive_is_refused():

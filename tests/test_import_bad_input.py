@@ -6,7 +6,6 @@ Each case runs twice: through `POST /api/v1/imports/` and through `manage.py imp
 from __future__ import annotations
 
 import io
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from pydicom.uid import generate_uid
 
 from ildplatform.models import Patient, Series, Slice, Visit
 
-from .dicom_factory import ct_series, to_bytes
+from .dicom_factory import ct_series, to_bytes, zip_bytes
 
 
 @dataclass
@@ -33,14 +32,6 @@ class BadImport:
 
 def series_files(datasets, prefix="s") -> dict[str, bytes]:
     return {f"{prefix}{i}.dcm": to_bytes(d) for i, d in enumerate(datasets)}
-
-
-def zipped(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def case_truncated():
@@ -133,18 +124,18 @@ def case_not_dicom():
 
 
 def case_zip_path_traversal():
-    return BadImport({"evil.zip": zipped({"../../outside.dcm": to_bytes(ct_series(1)[0])})}, "escapes the archive")
+    return BadImport({"evil.zip": zip_bytes({"../../outside.dcm": to_bytes(ct_series(1)[0])})}, "escapes the archive")
 
 
 def case_zip_bomb():
-    archive = zipped({"zeros.dcm": bytes(3_000_000)})
+    archive = zip_bytes({"zeros.dcm": bytes(3_000_000)})
     return BadImport(
         {"bomb.zip": archive}, "over the limit", settings={"IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES": 1_000_000}
     )
 
 
 def case_corrupt_zip():
-    archive = zipped(series_files(ct_series(2)))
+    archive = zip_bytes(series_files(ct_series(2)))
     return BadImport({"broken.zip": archive[:40] + b"\x00" * 50}, "corrupt zip archive")
 
 
