@@ -68,12 +68,20 @@ class ReadingOutputSerializer(serializers.Serializer):
 
 
 class ReviewAssignApi(APIView):
-    permission_classes = [IsPlatformAdmin]
+    """GET: the series' readings the user may know of; POST (admins): assign the readers."""
 
     class InputSerializer(serializers.Serializer):
         reader_1 = UserField()
         reader_2 = UserField()
         adjudicator = UserField()
+
+    def get_permissions(self):
+        return [IsPlatformAdmin()] if self.request.method == "POST" else super().get_permissions()
+
+    @extend_schema(responses=ReadingOutputSerializer(many=True))
+    def get(self, request, series_id: int):
+        readings = selectors.series_readings(series_id=series_id, user=request.user)
+        return Response(ReadingOutputSerializer(readings, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: ReadingOutputSerializer(many=True)})
     def post(self, request, series_id: int):

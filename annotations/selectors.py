@@ -24,6 +24,17 @@ def worklist(*, user, everyone: bool = False) -> QuerySet[Reading]:
     return readings.order_by("state", "review__series_id", "role")
 
 
+def series_readings(*, series_id: int, user) -> list[Reading]:
+    """All readings of the series once the user is unblinded (or an admin); else only the user's own."""
+    review = review_get(series_id=series_id)
+    if review is None:
+        return []
+    readings = list(review.readings.select_related("user", "review"))
+    if access.is_admin(user) or (access.role_in(review, user) and access.both_submitted(review)):
+        return readings
+    return [reading for reading in readings if reading.user_id == user.pk]
+
+
 def mask_version_get(*, reading: Reading, z_index: int, version: int) -> MaskVersion:
     found = MaskVersion.objects.filter(reading=reading, slice__z_index=z_index, version=version).first()
     if found is None:

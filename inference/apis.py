@@ -4,6 +4,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ildplatform.exceptions import DomainError
 from ildplatform.permissions import IsPlatformAdmin
 from ildplatform.selectors import series_get
 
@@ -53,6 +54,19 @@ class SeriesInferenceApi(APIView):
         series = series_get(series_id=series_id)
         job = services.inference_schedule(series=series, task=params.validated_data["task"], user=request.user)
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobListApi(APIView):
+    """Recent jobs (200 at most), optionally of one series or only those still queued or running."""
+
+    @extend_schema(responses=JobOutputSerializer(many=True))
+    def get(self, request):
+        series = request.query_params.get("series")
+        if series is not None and not series.isdigit():
+            raise DomainError(f"series must be a series id, got {series!r}")
+        jobs = selectors.job_list(series_id=int(series) if series else None,
+                                  active_only=request.query_params.get("active") in ("1", "true"))  # fmt: skip
+        return Response(JobOutputSerializer(jobs, many=True).data)
 
 
 class JobDetailApi(APIView):

@@ -6,6 +6,15 @@ from ildplatform.models import Patient, Visit
 from .models import Involvement, Job, LungMask, Prediction
 
 
+def job_list(*, series_id: int | None = None, active_only: bool = False) -> QuerySet[Job]:
+    jobs = Job.objects.all()
+    if series_id is not None:
+        jobs = jobs.filter(series_id=series_id)
+    if active_only:
+        jobs = jobs.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING])
+    return jobs.order_by("-created_at")[:200]
+
+
 def job_get(*, job_id: int) -> Job:
     job = Job.objects.filter(pk=job_id).first()
     if job is None:

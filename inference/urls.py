@@ -5,6 +5,7 @@ from . import apis
 urlpatterns = [
     path("series/<int:series_id>/inference/", apis.SeriesInferenceApi.as_view(), name="series-inference"),
     path("series/<int:series_id>/lung/", apis.SeriesLungApi.as_view(), name="series-lung"),
+    path("jobs/", apis.JobListApi.as_view(), name="job-list"),
     path("jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="job-detail"),
     path("visits/<int:visit_id>/involvement/", apis.VisitInvolvementApi.as_view(), name="visit-involvement"),
     path("patients/<int:patient_id>/involvement/", apis.PatientInvolvementApi.as_view(), name="patient-involvement"),

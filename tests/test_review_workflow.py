@@ -1,6 +1,7 @@
 """Review details: worklist, history, reopen, audit trail, AI pre-annotation, agreement pre-decisions."""
 
 import numpy as np
+import pytest
 from rest_framework.test import APIClient
 
 from annotations.models import ConsensusDecision
@@ -85,3 +86,12 @@ def test_ai_preannotation_starts_empty_slices_from_the_active_model(db, tmp_path
     assert cast.r2.preannotated_from == [model.pk]
     saved = labelmaps.decode_png(reader.get(f"/api/v1/readings/{cast.r2.pk}/slices/1/mask").content)
     assert saved.any(), "a slice the reader already saved keeps the reader's mask"
+
+
+@pytest.mark.parametrize(
+    "state, expected", [("one_submitted", ["reader_2"]), ("both_submitted", ["adjudicator", "reader_1", "reader_2"])]
+)
+def test_series_readings_list_only_own_reading_until_both_submitted(state, expected, db):
+    cast = build_cast(state)
+    rows = client_of(cast.users["reader_2"]).get(f"/api/v1/series/{cast.series.pk}/readings/").json()
+    assert sorted(r["role"] for r in rows) == expected
