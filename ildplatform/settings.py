@@ -141,7 +141,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task not acknowledged within this time (its worker died) is delivered again.
+    "visibility_timeout": _env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # A worker killed while restoring such tasks holds this lock until it expires.
+    "unacked_mutex_expire": _env_int("CELERY_UNACKED_MUTEX_EXPIRE", 300),
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # DICOM import limits (bytes); over them the request is refused with 413/400 and nothing is stored.

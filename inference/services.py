@@ -99,8 +99,10 @@ def job_run(*, job_id: int) -> None:
     Job.objects.filter(pk=job.pk).update(state=Job.State.DONE, progress=1.0, finished_at=timezone.now())
 
 
-def _chunks(count: int) -> list[range]:
+def _chunks(count: int, multiple_of: int = 1) -> list[range]:
+    """About PROGRESS_STEPS ranges over count items, each a multiple of `multiple_of` long (a GPU batch)."""
     step = max(1, -(-count // PROGRESS_STEPS))
+    step = -(-step // multiple_of) * multiple_of
     return [range(start, min(start + step, count)) for start in range(0, count, step)]
 
 
@@ -201,7 +203,7 @@ def _inference_run(job: Job) -> None:
     slices = list(series.slices.order_by("z_index"))
     # A merged model says "abnormal" only: stored as 1, and its involvement leaves the split empty.
     label = 2 if model_version.task == ModelVersion.Task.GGO else 1
-    for chunk in _chunks(len(slices)):
+    for chunk in _chunks(len(slices), multiple_of=runtime.BATCH_SIZE):
         hu = np.asarray(volume[chunk.start : chunk.stop])
         probability = runtime.predict_probability(model_version, hu)
         patterns = preprocessing.postprocess(

@@ -75,10 +75,11 @@ class LiveServices:
             "MEDIA_ROOT": str(media_root),
             # Short, so that a task of a killed worker is redelivered within the test.
             "CELERY_VISIBILITY_TIMEOUT": "8",
+            "CELERY_UNACKED_MUTEX_EXPIRE": "5",
         }
         self.workers: list = []
         celery_app.conf.broker_url = self.broker
-        celery_app.conf.broker_transport_options = {"visibility_timeout": 8}
+        celery_app.conf.broker_transport_options = {"visibility_timeout": 8, "unacked_mutex_expire": 5}
         celery_app._after_fork()  # drop connections pooled for the previous broker URL
 
     def start_worker(self, queues: str = "cpu,gpu"):

@@ -72,11 +72,11 @@ def test_involvement_of_phantom_truth_equals_the_phantom_json(tmp_path, db):
 @pytest.mark.timeout(400)
 def test_registered_model_runs_end_to_end_through_a_real_worker(live_services, tmp_path):
     live_services.start_worker()
-    series, _ = import_phantom(tmp_path / "ph", seed=5, slices=24)
+    series, _ = import_phantom(tmp_path / "ph", seed=5, slices=72)  # several 32-slice batches: visible progress
     lung_job = Job.objects.get(series=series, kind=Job.Kind.LUNG_MASKS)
     watch(lung_job, 120)
     assert lung_job.state == Job.State.DONE, (lung_job.error, live_services.worker_logs())
-    assert LungMask.objects.filter(slice__series=series).count() == 24
+    assert LungMask.objects.filter(slice__series=series).count() == 72
 
     version = inference_services.model_register(
         weights=untrained_weights(tmp_path / "model.weights.h5"), task="reticulation", threshold=0.5
@@ -88,7 +88,7 @@ def test_registered_model_runs_end_to_end_through_a_real_worker(live_services, t
     assert states[0] == Job.State.QUEUED and Job.State.RUNNING in states and states[-1] == Job.State.DONE
     running = [progress for state, progress in seen if state == Job.State.RUNNING]
     assert running == sorted(running) and any(0 < p < 1 for p in running), seen
-    assert Prediction.objects.filter(slice__series=series, model_version=version).count() == 24
+    assert Prediction.objects.filter(slice__series=series, model_version=version).count() == 72
     row = Involvement.objects.get(visit=series.visit, source=f"model:{version.pk}")
     assert 0 <= row.total_pct <= 100 and row.lung_volume_ml > 100
 

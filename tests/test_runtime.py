@@ -1,0 +1,126 @@
+"""The worker's U-Net runtime (needs TensorFlow; skipped without it): the fast inference path gives the
+Keras model's output, and each model version is loaded once per process."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from inference.preprocessing import binarize, preprocess
+
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def tf_modules():
+    pytest.importorskip("tensorflow", reason="TensorFlow is not installed (pip install tensorflow-cpu)")
+    from inference import runtime, unet
+
+    return runtime, unet
+
+
+def _with_batch_norm_statistics(model, seed: int = 0):
+    """Moving statistics away from their defaults (mean 0, variance 1), as a trained model has them."""
+    from keras import layers
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            shape = layer.gamma.shape
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, shape).astype(np.float32),
+                    rng.normal(0.0, 0.1, shape).astype(np.float32),
+                    rng.normal(0.0, 0.1, shape).astype(np.float32),
+                    rng.uniform(0.5, 2.0, shape).astype(np.float32),
+                ]
+            )
+    return model
+
+
+@pytest.fixture(scope="module")
+def table2_model(tf_modules):
+    import keras
+
+    _, unet = tf_modules
+    keras.utils.set_random_seed(0)
+    return _with_batch_norm_statistics(unet.build_unet("table2"))
+
+
+def _hu_slices(count: int) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return rng.integers(-1024, 300, size=(count, 192, 192)).astype(np.int16)
+
+
+def test_production_path_equals_keras_predict(tf_modules, table2_model) -> None:
+    runtime, _ = tf_modules
+    inferer = runtime.Inferer(table2_model, batch_size=2)  # 5 slices: two full batches and a short one
+    assert inferer.rewritten_layers > 0, "the fast path fell back to the Keras model"
+    hu = _hu_slices(5)
+
+    expected = table2_model.predict(preprocess(hu), batch_size=32, verbose=0)[..., 1]
+    actual = inferer.probability(hu)
+
+    assert actual.shape == (5, 128, 128)
+    assert actual.dtype == np.float32
+    assert np.abs(actual - expected).max() <= TOLERANCE
+    near_threshold = np.abs(expected - 0.5) <= TOLERANCE
+    assert np.array_equal(binarize(actual, 0.5)[~near_threshold], binarize(expected, 0.5)[~near_threshold])
+
+
+@pytest.mark.parametrize(("variant", "upsampling"), [("text", "upsample"), ("table2", "transpose")])
+def test_inference_copy_matches_other_variants(tf_modules, variant: str, upsampling: str) -> None:
+    runtime, unet = tf_modules
+    model = _with_batch_norm_statistics(unet.build_unet(variant, upsampling), seed=2)
+    batch = preprocess(_hu_slices(2))
+
+    inferer = runtime.Inferer(model)
+
+    assert inferer.rewritten_layers > 0
+    assert np.abs(inferer.softmax(batch) - np.asarray(model(batch, training=False))).max() <= TOLERANCE
+
+
+def test_inferer_falls_back_to_the_keras_model_when_the_copy_differs(tf_modules, table2_model, monkeypatch) -> None:
+    runtime, _ = tf_modules
+    monkeypatch.setattr(runtime, "EQUIVALENCE_TOLERANCE", -1.0)  # no copy can pass this check
+
+    inferer = runtime.Inferer(table2_model)
+
+    assert inferer.model is table2_model
+    assert inferer.rewritten_layers == 0
+
+
+def test_no_slices_give_an_empty_probability(tf_modules, table2_model) -> None:
+    runtime, _ = tf_modules
+    probability = runtime.Inferer(table2_model).probability(np.zeros((0, 64, 64), dtype=np.int16))
+    assert probability.shape == (0, 128, 128)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # inside Keras's save_weights
+def test_model_version_is_loaded_once_per_process(tf_modules, table2_model, tmp_path, monkeypatch) -> None:
+    runtime, unet = tf_modules
+    weights = tmp_path / "reticulation.weights.h5"
+    table2_model.save_weights(weights)
+    version = SimpleNamespace(pk=987, variant="table2", weights_file=SimpleNamespace(path=str(weights)))
+    builds = []
+    build_unet = unet.build_unet
+    monkeypatch.setattr(unet, "build_unet", lambda variant: builds.append(variant) or build_unet(variant))
+    monkeypatch.setattr(runtime, "_inferers", {})
+
+    # Two threads asking at once for a version not loaded yet still load it once.
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(runtime.inferer(version))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first = runtime.predict_probability(version, _hu_slices(1))
+    second = runtime.predict_probability(version, _hu_slices(1))
+
+    assert builds == ["table2"]
+    assert results[0] is results[1] is runtime.inferer(version)
+    assert runtime.keras_model(version) is results[0].keras_model
+    assert np.array_equal(first, second)
