@@ -11,7 +11,9 @@ from scipy import ndimage as ndi
 
 from annotations.models import AuditEvent, ConsensusMask
 from ildplatform import labelmaps, services
+from inference.lungmask import lung_region
 from inference.models import Job
+from inference.services import series_lung_volume
 
 from .test_inference_pipeline import import_phantom
 
@@ -87,6 +89,17 @@ def test_two_readers_adjudicator_and_clinician_through_the_api(live_services, tm
     for name, a, b in (("reticulation", first == 1, second == 1), ("ggo", first == 2, second == 2),
                        ("combined", first > 0, second > 0)):  # fmt: skip
         assert agreement["series"][f"dice_{name}"] == pytest.approx(dice_np(a, b), abs=1e-9), name
+        union_ab = np.logical_or(a, b).sum()
+        jaccard = 1.0 if union_ab == 0 else np.logical_and(a, b).sum() / union_ab
+        assert agreement["series"][f"jaccard_{name}"] == pytest.approx(jaccard, abs=1e-9), name
+    # Kappa inside the lung region (lung masks plus the abnormal marks that touch them), by hand.
+    region = lung_region(series_lung_volume(series), (first > 0) | (second > 0))
+    a, b = first[region].astype(int), second[region].astype(int)
+    confusion = np.zeros((3, 3))
+    np.add.at(confusion, (a, b), 1)
+    observed = np.trace(confusion) / confusion.sum()
+    expected = (confusion.sum(0) * confusion.sum(1)).sum() / confusion.sum() ** 2
+    assert agreement["series"]["kappa_lung"] == pytest.approx((observed - expected) / (1 - expected), abs=1e-9)
     ranked = [s["differing_pixels"] for s in agreement["slices_by_disagreement"]]
     assert ranked == sorted(ranked, reverse=True)
     worst = agreement["slices_by_disagreement"][0]
