@@ -347,9 +347,10 @@ def dense_pathology_candidates(slice_hu: np.ndarray, lung: np.ndarray) -> np.nda
     components, count = ndi.label(lung, structure=_EIGHT_CONNECTED)
     hull = np.zeros_like(lung)
     sizes = np.bincount(components.ravel(), minlength=count + 1)
-    for index in range(1, count + 1):
-        if sizes[index] >= _MIN_HULL_PIXELS:
-            hull |= convex_hull_image(components == index)
+    # The hull of a component lies in its bounding box: computing it there is ~8x cheaper than on the slice.
+    for index, box in enumerate(ndi.find_objects(components), start=1):
+        if box is not None and sizes[index] >= _MIN_HULL_PIXELS:
+            hull[box] |= convex_hull_image(components[box] == index)
     low, high = DENSE_HU_RANGE
     dense = (hu > low) & (hu < high) & hull & ~lung
     # An opening drops the 1-2 px partial-volume seam along the mediastinum and the pleura.
