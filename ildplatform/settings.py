@@ -1,6 +1,7 @@
 """Settings from environment variables, with safe defaults for the embedded single-machine setup."""
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -19,10 +20,23 @@ def _env_int(name: str, default: int) -> int:
 
 
 DEBUG = _env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    # The embedded default is bound to 127.0.0.1; production must set SECRET_KEY.
-    SECRET_KEY = "embedded-default-insecure-key-set-SECRET_KEY-in-production"
+
+
+def _embedded_secret_key() -> str:
+    """A random key made once per installation and kept under var/, for when SECRET_KEY is not set."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="ascii") as handle:  # "x": a concurrent first start keeps one key
+                handle.write(secrets.token_urlsafe(50))
+            path.chmod(0o600)
+        except FileExistsError:
+            pass
+    return path.read_text(encoding="ascii").strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or _embedded_secret_key()
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
