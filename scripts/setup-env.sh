@@ -15,3 +15,16 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+
+# The viewer bundle (frontend/viewer -> frontend/static/viewer): rebuilt when it is missing or its
+# sources or package-lock.json changed since the last build. Needs Node 20+ and npm.
+viewer_stamp="frontend/static/viewer/.build-$(cat frontend/viewer/package-lock.json frontend/viewer/vite.config.js \
+  $(find frontend/viewer/src -type f | sort) | sha256sum | cut -c1-16)"
+if [ ! -f "$viewer_stamp" ] || [ ! -f frontend/static/viewer/manifest.json ]; then
+  if command -v npm >/dev/null 2>&1; then
+    (cd frontend/viewer && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+    touch "$viewer_stamp"
+  else
+    echo "warning: npm not found; the browser pages need the viewer bundle (npm ci && npm run build in frontend/viewer)" >&2
+  fi
+fi

@@ -61,6 +61,20 @@ def run_queued_jobs(series: Series) -> None:
         inference_services.job_run(job_id=job.pk)
 
 
+def wait_for_series_jobs(series: Series, timeout_s: float = 240) -> None:
+    """Until every job of the series is done (a real worker runs them); fails on a failed job."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        jobs = list(Job.objects.filter(series=series))
+        if all(job.state in (Job.State.DONE, Job.State.FAILED) for job in jobs):
+            assert all(job.state == Job.State.DONE for job in jobs), [(job.kind, job.error) for job in jobs]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"jobs of series {series.pk} still running after {timeout_s} s")
+
+
 def build_cast(state: str, seed: str = "review") -> Cast:
     users = {
         "reader_1": services.user_create(username="r1", role="reader", password="pass-word-1"),
