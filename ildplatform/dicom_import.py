@@ -24,7 +24,7 @@ from dicognito.anonymizer import Anonymizer
 from dicognito.value_keeper import ValueKeeper
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 CT_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
@@ -264,16 +264,26 @@ def _read_dataset(source: SourceFile) -> Dataset | FileProblem:
         pass
     except Exception as error:  # pydicom raises many kinds on a damaged header
         return FileProblem(source.name, f"truncated or corrupt DICOM header ({error})")
-    # Files without the 128-byte preamble are still DICOM if an image SOP class is inside.
+    # Files without the 128-byte preamble are still DICOM if an image SOP class is inside; such a file
+    # starts with a low group (meta 0002, directory 0004, identification 0008). Anything else is not
+    # forced through the parser, which would only log noise about it.
+    if source.data[:2] not in (b"\x02\x00", b"\x04\x00", b"\x08\x00", b"\x00\x08"):
+        return FileProblem(source.name, NOT_DICOM)
     try:
         with warnings.catch_warnings():  # forcing a non-DICOM file through the parser warns a lot
             warnings.simplefilter("ignore")
             dataset = pydicom.dcmread(io.BytesIO(source.data), force=True)
         if "SOPClassUID" not in dataset:
             raise InvalidDicomError
-        return dataset
     except Exception:
         return FileProblem(source.name, NOT_DICOM)
+    if "TransferSyntaxUID" not in dataset.file_meta:
+        # A raw dataset: its encoding is what the parser found, which is what the pixel decoder needs.
+        implicit, little = dataset.original_encoding
+        dataset.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
+    return dataset
 
 
 def parse_instance(source: SourceFile, allowed_modalities: Iterable[str] = ()) -> ParsedInstance | FileProblem:

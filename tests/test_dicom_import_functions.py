@@ -1,7 +1,9 @@
 """Pure functions of the importer: ordering, derived UIDs, archive checks."""
 
+import io
 
 import numpy as np
+import pydicom
 
 from ildplatform import dicom_import
 from ildplatform.dicom_import import ArchiveLimits, SourceFile
@@ -88,3 +90,17 @@ def test_deidentification_keeps_dates_and_maps_uids_the_same_way_every_time():
     assert "PatientBirthDate" not in dataset or not dataset.PatientBirthDate
     assert "ImageComments" not in dataset
     assert dataset.PatientIdentityRemoved == "YES"
+
+
+def test_dicom_without_preamble_is_still_read_and_other_bytes_are_not_dicom():
+    dataset = ct_series(1)[0]
+    buffer = io.BytesIO()
+    del dataset.file_meta
+    pydicom.dcmwrite(buffer, dataset, implicit_vr=True, little_endian=True)  # raw dataset, no preamble or meta
+    raw = buffer.getvalue()
+    assert raw[:2] == b"\x08\x00"
+    parsed = dicom_import.parse_instance(SourceFile("raw.dcm", raw))
+    assert not isinstance(parsed, dicom_import.FileProblem), parsed
+    assert parsed.hu[0, 0] == -1000
+    numpy_file = dicom_import.parse_instance(SourceFile("lung.npy", b"\x93NUMPY" + bytes(200)))
+    assert numpy_file.reason == dicom_import.NOT_DICOM

@@ -79,3 +79,19 @@ def test_stored_slice_is_served_as_dicom(admin_client):
     missing = admin_client.get(f"/api/v1/series/{series_id}/slices/99/dicom")
     assert missing.status_code == 404 and "no slice with z index 99" in missing.json()["detail"]
     assert admin_client.get("/api/v1/series/9999/").status_code == 404
+
+
+def test_raw_dataset_without_preamble_imports_and_is_stored_as_a_dicom_file(admin_client, media_root):
+    files = []
+    for index, dataset in enumerate(ct_series(2, seed="raw")):
+        del dataset.file_meta
+        buffer = io.BytesIO()
+        pydicom.dcmwrite(buffer, dataset, implicit_vr=True, little_endian=True)
+        buffer.seek(0)
+        buffer.name = f"raw{index}"
+        files.append(buffer)
+    response = admin_client.post("/api/v1/imports/", {"files": files}, format="multipart")
+    assert response.status_code == 201, response.content
+    stored = pydicom.dcmread(next(media_root.rglob("*.dcm")))  # with preamble and file meta now
+    assert stored.file_meta.TransferSyntaxUID == pydicom.uid.ImplicitVRLittleEndian
+    assert stored.pixel_array.shape == (64, 64)
