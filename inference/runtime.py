@@ -7,9 +7,9 @@ add the per-process cache keyed by model version, which is all this module reads
 
 Why the inference copy: measured by ``tests/benchmarks/bench_unet_inference.py`` (TensorFlow 2.21,
 CPU, 2 shared cores, 64 RICORD slices, table2, 11 interleaved rounds): `model.predict(batch_size=32)`
-70 slices/s in most rounds and 50 in about a third of them (its own per-call overhead, probably its
-tf.data pipeline competing with the two compute threads), the Keras model in one `tf.function` 75,
-this path 94: 1.35x `predict`'s median, 1.26x the plain `tf.function`, softmax within 2e-6 of
+71-74 slices/s in most rounds and 50 in about a third of them (its own per-call overhead, probably
+its tf.data pipeline competing with the two compute threads), the Keras model in one `tf.function`
+78, this path 104: 1.41x `predict`'s median, 1.33x the plain `tf.function`, softmax within 2e-6 of
 `predict`. Its parts:
 
 - one `tf.function` whose input signature leaves the batch size open: one trace serves every batch,
@@ -20,10 +20,20 @@ this path 94: 1.35x `predict`'s median, 1.26x the plain `tf.function`, softmax w
 - each decoder "nearest 2x up-sampling, then k x k convolution" computed on the low-resolution
   map: every output pixel of a given parity (even/odd row, even/odd column) sees the same few input
   pixels, so the convolution becomes one convolution with a small kernel (2 x 2 for the paper's
-  3 x 3) and four times the filters, then `depth_to_space`. It is the same linear map with 4/9 of
+  3 x 3) and four times the filters, then `depth_to_space` and one crop (each parity's filters sit in
+  the slot that lines them up, `_AxisPlan.interleaving`). It is the same linear map with 4/9 of
   the multiply-adds of those four layers (1.21 of the model's 2.72 G per slice), and the largest
   gain (about 1.2x): the convolutions already run near the processor's peak, so fewer multiply-adds
-  is what is left to gain at float32.
+  is what is left to gain at float32;
+- the two-class softmax output computed as sigmoids of the two filters' differences (a few per cent).
+
+Where float32 stops: in this graph the convolution kernels take 276 of 309 ms per batch of 32
+(TensorFlow step statistics, printed by the benchmark) at 190-265 G multiply-adds/s, the peak of two
+cores; with every other op free the path would reach 116 slices/s, 1.55x `predict`. Winograd
+convolution (fewer multiplications, as cuDNN does) was prototyped in TensorFlow ops, F(4,3) along
+rows and F(4x4,3x3): 1.1-2.5x on single 8 x 8 to 32 x 32 layers but slower on the 64 x 64 and
+128 x 128 ones, whose tile transforms are bound by memory bandwidth (~14 GB/s here) when they cannot
+be fused into the convolution; about 10 % on the whole model by those figures, so not kept.
 
 Both rewrites are exact in real arithmetic; in float32 the softmax differs from the Keras model's
 by about 1e-6. The copy is checked against the Keras model when it is built, and the Keras model
@@ -33,8 +43,9 @@ layer pattern the rewrite does not know is cloned unchanged, never guessed at).
 Measured and not taken: XLA (`jit_compile=True`), slower than oneDNN on this CPU (55 slices/s);
 TFLite (`tf.lite`, deprecated in this TensorFlow), 15 slices/s and wrong (NaN) outputs from its
 converter; intra/inter-op thread settings, no change beyond noise; bfloat16 (this CPU has
-AVX512-BF16), 125 to 155 slices/s but softmax off by up to 1e-2 and ~0.07 % of mask pixels flipped
-at 0.5, which changes what the model says.
+AVX512-BF16), the same path at 2.2-2.3x `predict`, but the softmax moves by up to 0.03 and about
+0.7-0.8 % of the mask's pixels flip at 0.5 on a model trained on phantoms (about 2 % with random
+weights), which changes the involvement the model reports.
 
 On a GPU TensorFlow places the same graph there by itself, `BATCH_SIZE` slices a pass. Mixed
 precision is not used, so CPU and GPU workers agree; TensorFlow's default TensorFloat-32 for GPU
@@ -99,23 +110,39 @@ class _AxisPlan:
         low = min(self.offsets(parity))
         return [offset - low for offset in self.offsets(parity)]
 
+    def interleaving(self) -> tuple[tuple[int, int], int]:
+        """(slot of parity 0, slot of parity 1), crop: `depth_to_space` of the 'valid' convolution,
+        with each parity's filters in its slot, holds the up-sampled convolution from `crop` on.
+
+        `depth_to_space` puts slot s of convolution pixel q at 2q + s; the output pixel 2i + parity
+        is convolution pixel i + start(parity), so both parities must agree on 2 start + slot - parity.
+        One of the two slot orders always does (the starts differ by 0 or 1).
+        """
+        for slots in ((0, 1), (1, 0)):
+            crops = {2 * self.start(parity) + slots[parity] - parity for parity in (0, 1)}
+            if len(crops) == 1:
+                return slots, crops.pop()
+        raise ValueError(f"no interleaving for a {self.kernel}-tap kernel")  # unreachable, see above
+
 
 def _subpixel_kernel(kernel: np.ndarray) -> np.ndarray:
     """(k, k, c, f) kernel applied after nearest 2x up-sampling -> (s, s, c, 4f) on the input itself.
 
-    Output channels are grouped by parity (row, column) = (0,0), (0,1), (1,0), (1,1), the order that
-    `depth_to_space` interleaves them in.
+    Output channels are grouped by slot (row, column) = (0,0), (0,1), (1,0), (1,1), the order that
+    `depth_to_space` interleaves them in; each slot holds the parity that `_AxisPlan.interleaving` puts
+    there.
     """
     rows, columns = _AxisPlan(kernel.shape[0]), _AxisPlan(kernel.shape[1])
-    groups = []
+    (row_slots, _), (column_slots, _) = rows.interleaving(), columns.interleaving()
+    groups = {}
     for row_parity in (0, 1):
         for column_parity in (0, 1):
             combined = np.zeros((rows.span, columns.span, *kernel.shape[2:]), dtype=np.float64)
             for t, i in enumerate(rows.taps(row_parity)):
                 for u, j in enumerate(columns.taps(column_parity)):
                     combined[i, j] += kernel[t, u]
-            groups.append(combined)
-    return np.concatenate(groups, axis=-1)
+            groups[row_slots[row_parity], column_slots[column_parity]] = combined
+    return np.concatenate([groups[slot] for slot in sorted(groups)], axis=-1)
 
 
 def _inference_layers():
@@ -157,12 +184,9 @@ def _inference_layers():
             )
             z = tf.nn.conv2d(padded, self.kernel, strides=1, padding="VALID")
             z = self.activation(tf.nn.bias_add(z, self.bias))  # conv + bias + ReLU fuse in oneDNN/cuDNN
-            f = self.filters
-            parts = []
-            for group, (row_parity, column_parity) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-                top, left = self.rows.start(row_parity), self.columns.start(column_parity)
-                parts.append(z[:, top : top + height, left : left + width, group * f : (group + 1) * f])
-            return tf.nn.depth_to_space(tf.concat(parts, axis=-1), 2)
+            upsampled = tf.nn.depth_to_space(z, 2)  # each parity in its slot: one pass, then one crop
+            top, left = self.rows.interleaving()[1], self.columns.interleaving()[1]
+            return upsampled[:, top : top + 2 * height, left : left + 2 * width, :]
 
     return Passthrough, UpsampledConv2D
 
@@ -191,7 +215,10 @@ def inference_model(model):
     Returns (copy, number of layers rewritten). Only patterns that are exactly equivalent are
     rewritten: Conv2D (no activation) -> BatchNormalization on the last axis, with nothing else
     reading the convolution; UpSampling2D(2, nearest) -> Conv2D (stride 1, 'same', no dilation or
-    groups), with nothing else reading the up-sampled map. Everything else is cloned unchanged.
+    groups), with nothing else reading the up-sampled map; a two-filter Conv2D with a softmax, which
+    becomes a sigmoid of the filters' differences (softmax(a, b) = (sigmoid(a - b), sigmoid(b - a)):
+    no maximum and sum over the channel axis, the slowest op per element here). Everything else is
+    cloned unchanged.
     """
     import keras
     from keras import layers
@@ -201,6 +228,7 @@ def inference_model(model):
 
     folded: dict[str, layers.BatchNormalization] = {}  # conv name -> the batch norm folded into it
     upsampled: set[str] = set()  # names of convs that absorb the up-sampling before them
+    two_class: set[str] = set()  # names of two-filter softmax convs, computed as sigmoids
     for layer in model.layers:
         source = _producer(layer)
         if (
@@ -225,6 +253,13 @@ def inference_model(model):
             and layer.data_format == "channels_last"
         ):
             upsampled.add(layer.name)
+        if (
+            type(layer) is layers.Conv2D
+            and layer.get_config()["activation"] == "softmax"
+            and layer.filters == 2
+            and layer.data_format == "channels_last"
+        ):
+            two_class.add(layer.name)
     absorbed = {_producer(model.get_layer(name)).name for name in upsampled}
     removed = {bn.name for bn in folded.values()} | absorbed
 
@@ -241,8 +276,10 @@ def inference_model(model):
                 dtype=layer.dtype_policy,
             )
         config = layer.get_config()
-        if layer.name in folded:
+        if layer.name in folded or layer.name in two_class:
             config["use_bias"] = True
+        if layer.name in two_class:
+            config["activation"] = "sigmoid"
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone)
@@ -251,16 +288,18 @@ def inference_model(model):
         if layer.name in removed or not layer.weights:
             continue
         weights = [np.asarray(weight, dtype=np.float64) for weight in layer.get_weights()]
-        if layer.name in folded or layer.name in upsampled:
+        if layer.name in folded or layer.name in upsampled or layer.name in two_class:
             kernel = weights[0]
             bias = weights[1] if layer.use_bias else np.zeros(kernel.shape[-1])
             if layer.name in folded:
                 kernel, bias = _fold_batch_norm(kernel, bias, folded[layer.name])
             if layer.name in upsampled:
                 kernel, bias = _subpixel_kernel(kernel), np.tile(bias, 4)
+            if layer.name in two_class:  # filter i gets (filter i - the other filter)
+                kernel, bias = kernel - kernel[..., ::-1], bias - bias[::-1]
             weights = [kernel, bias]
         copy.get_layer(layer.name).set_weights([weight.astype(np.float32) for weight in weights])
-    return copy, len(removed)
+    return copy, len(removed) + len(two_class)
 
 
 def _fold_batch_norm(kernel: np.ndarray, bias: np.ndarray, batch_norm) -> tuple[np.ndarray, np.ndarray]:
@@ -303,7 +342,9 @@ class Inferer:
     Not tied to Django: the benchmark and the tests build one from a Keras model directly.
     """
 
-    def __init__(self, model, *, batch_size: int = BATCH_SIZE, rewrite: bool = True):
+    def __init__(self, model, *, batch_size: int = BATCH_SIZE, rewrite: bool = True, tolerance: float | None = None):
+        """`tolerance`: largest softmax difference allowed between the inference copy and the Keras
+        model (default `EQUIVALENCE_TOLERANCE`); beyond it the Keras model is used."""
         import tensorflow as tf
 
         self.keras_model = model
@@ -324,7 +365,7 @@ class Inferer:
         )
         if self.rewritten_layers:
             difference = self._difference_from_keras(input_shape)
-            if difference > EQUIVALENCE_TOLERANCE:
+            if difference > (EQUIVALENCE_TOLERANCE if tolerance is None else tolerance):
                 logger.warning(
                     "inference copy of %s differs from the Keras model by %.2g; using the Keras model",
                     model.name,

@@ -83,6 +83,46 @@ def test_inference_copy_matches_other_variants(tf_modules, variant: str, upsampl
     assert np.abs(inferer.softmax(batch) - np.asarray(model(batch, training=False))).max() <= TOLERANCE
 
 
+@pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5, (3, 2)])
+def test_upsampled_convolution_is_computed_exactly_at_the_input_resolution(tf_modules, kernel_size) -> None:
+    """Nearest 2x up-sampling + 'same' convolution of any kernel, odd and even sizes alike."""
+    import keras
+
+    runtime, _ = tf_modules
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input(shape=(5, 6, 3))
+    upsampled = keras.layers.UpSampling2D(2)(inputs)
+    outputs = keras.layers.Conv2D(4, kernel_size, padding="same", activation="relu", bias_initializer="random_normal")(
+        upsampled
+    )
+    model = keras.Model(inputs, outputs)
+    batch = np.random.default_rng(4).normal(size=(2, 5, 6, 3)).astype(np.float32)
+
+    inferer = runtime.Inferer(model)
+
+    assert inferer.rewritten_layers == 1
+    assert np.abs(inferer.softmax(batch) - np.asarray(model(batch))).max() <= 1e-5
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_two_class_softmax_is_computed_as_sigmoids(tf_modules, use_bias: bool) -> None:
+    import keras
+
+    runtime, _ = tf_modules
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input(shape=(8, 8, 3))
+    outputs = keras.layers.Conv2D(2, 1, activation="softmax", use_bias=use_bias, bias_initializer="random_normal")(
+        inputs
+    )
+    model = keras.Model(inputs, outputs)
+    batch = np.random.default_rng(6).normal(0.0, 4.0, size=(2, 8, 8, 3)).astype(np.float32)
+
+    inferer = runtime.Inferer(model)
+
+    assert inferer.rewritten_layers == 1
+    assert np.abs(inferer.softmax(batch) - np.asarray(model(batch))).max() <= 1e-6
+
+
 def test_inferer_falls_back_to_the_keras_model_when_the_copy_differs(tf_modules, table2_model, monkeypatch) -> None:
     runtime, _ = tf_modules
     monkeypatch.setattr(runtime, "EQUIVALENCE_TOLERANCE", -1.0)  # no copy can pass this check
