@@ -4,7 +4,9 @@
 
 Runs the services the Celery tasks run (in this process, one after the other, on a scratch SQLite
 database and media folder): import -> lung masks -> U-Net inference of a registered (untrained, seeded)
-table2 model -> involvement. The worker's queueing time is not included.
+table2 model -> involvement. The worker's queueing time is not included. No Redis is needed: with no
+broker listening the services log "could not queue job N" and leave the job queued, and this script
+runs it.
 """
 
 from __future__ import annotations
