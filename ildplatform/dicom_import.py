@@ -244,6 +244,16 @@ def _text(dataset: Dataset, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+def text_values(dataset: Dataset, keyword: str) -> str:
+    """A text element that may hold several values (ConvolutionKernel, ImageType) as DICOM writes it,
+    values separated by a backslash; pydicom gives one value as a plain str, several as a MultiValue."""
+    value = dataset.get(keyword)
+    if value is None or value == "":
+        return ""
+    values = [value] if isinstance(value, str) else list(value)
+    return "\\".join(str(v).strip() for v in values)
+
+
 def _floats(dataset: Dataset, keyword: str) -> tuple[float, ...] | None:
     value = dataset.get(keyword)
     if value is None or value == "":

@@ -131,7 +131,7 @@ def _store_series(group: SeriesGroup, visit: Visit, series_uid: str, written: li
         slice_spacing=group.slice_spacing,
         slice_thickness=float(dataset.SliceThickness) if dataset.get("SliceThickness") not in (None, "") else None,
         manufacturer=str(dataset.get("Manufacturer", ""))[:128],
-        kernel="\\".join(map(str, dataset.ConvolutionKernel))[:128] if dataset.get("ConvolutionKernel") else "",
+        kernel=dicom_import.text_values(dataset, "ConvolutionKernel")[:128],
         slice_count=len(group.instances),
         volume_file="",
     )

@@ -104,3 +104,15 @@ def test_dicom_without_preamble_is_still_read_and_other_bytes_are_not_dicom():
     assert parsed.hu[0, 0] == -1000
     numpy_file = dicom_import.parse_instance(SourceFile("lung.npy", b"\x93NUMPY" + bytes(200)))
     assert numpy_file.reason == dicom_import.NOT_DICOM
+
+
+def test_multi_valued_text_is_joined_as_dicom_writes_it_and_one_value_is_kept_whole():
+    one, several = ct_series(2)
+    one.ConvolutionKernel = "STANDARD"
+    several.ConvolutionKernel = ["Br64d", "3"]
+    read_back = [pydicom.dcmread(io.BytesIO(to_bytes(ds))) for ds in (one, several)]
+
+    assert dicom_import.text_values(read_back[0], "ConvolutionKernel") == "STANDARD"
+    assert dicom_import.text_values(read_back[1], "ConvolutionKernel") == "Br64d\\3"
+    del read_back[0].ConvolutionKernel
+    assert dicom_import.text_values(read_back[0], "ConvolutionKernel") == ""

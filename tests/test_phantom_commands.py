@@ -31,3 +31,4 @@ def test_seed_demo_creates_users_and_patients_once(settings, tmp_path):
     assert Patient.objects.count() == 3 and Series.objects.count() == 9
     assert all(p.visits.count() == 3 and p.visits.first().fvc_pct_pred for p in Patient.objects.all())
     assert Job.objects.filter(kind=Job.Kind.LUNG_MASKS).count() == 9  # one per series, not per run
+    assert set(Series.objects.values_list("kernel", flat=True)) == {"STANDARD"}
