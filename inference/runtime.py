@@ -35,7 +35,7 @@ rows and F(4x4,3x3): 1.1-2.5x on single 8 x 8 to 32 x 32 layers but slower on th
 128 x 128 ones, whose tile transforms are bound by memory bandwidth (~14 GB/s here) when they cannot
 be fused into the convolution; about 10 % on the whole model by those figures, so not kept.
 
-Both rewrites are exact in real arithmetic; in float32 the softmax differs from the Keras model's
+The rewrites are exact in real arithmetic; in float32 the softmax differs from the Keras model's
 by about 1e-6. The copy is checked against the Keras model when it is built, and the Keras model
 itself is used if building the copy fails or they differ by more than `EQUIVALENCE_TOLERANCE` (a
 layer pattern the rewrite does not know is cloned unchanged, never guessed at).
@@ -67,6 +67,8 @@ from . import preprocessing
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 32  # slices per pass: CPU speed is within 5 % from 8 to 64; a GPU wants full batches
+# Activations over the channel axis, not pixel by pixel (the up-sampling rewrite cannot take them).
+CHANNEL_ACTIVATIONS = ("softmax", "log_softmax")
 EQUIVALENCE_TOLERANCE = 1e-4  # max |softmax difference| between the inference copy and the Keras model
 
 _inferers: dict[int, Inferer] = {}
@@ -215,10 +217,10 @@ def inference_model(model):
     Returns (copy, number of layers rewritten). Only patterns that are exactly equivalent are
     rewritten: Conv2D (no activation) -> BatchNormalization on the last axis, with nothing else
     reading the convolution; UpSampling2D(2, nearest) -> Conv2D (stride 1, 'same', no dilation or
-    groups), with nothing else reading the up-sampled map; a two-filter Conv2D with a softmax, which
-    becomes a sigmoid of the filters' differences (softmax(a, b) = (sigmoid(a - b), sigmoid(b - a)):
-    no maximum and sum over the channel axis, the slowest op per element here). Everything else is
-    cloned unchanged.
+    groups, an activation pixel by pixel), with nothing else reading the up-sampled map; a two-filter
+    Conv2D with a softmax, which becomes a sigmoid of the filters' differences (softmax(a, b) =
+    (sigmoid(a - b), sigmoid(b - a)): no maximum and sum over the channel axis, the slowest op per
+    element here). Everything else is cloned unchanged.
     """
     import keras
     from keras import layers
@@ -251,6 +253,7 @@ def inference_model(model):
             and tuple(layer.dilation_rate) == (1, 1)
             and layer.groups == 1
             and layer.data_format == "channels_last"
+            and layer.get_config()["activation"] not in CHANNEL_ACTIVATIONS  # applied before interleaving
         ):
             upsampled.add(layer.name)
         if (

@@ -123,6 +123,23 @@ def test_two_class_softmax_is_computed_as_sigmoids(tf_modules, use_bias: bool) -
     assert np.abs(inferer.softmax(batch) - np.asarray(model(batch))).max() <= 1e-6
 
 
+def test_up_sampling_before_a_softmax_convolution_is_left_as_it_is(tf_modules) -> None:
+    """Softmax works across channels, so it cannot run before the parities are interleaved."""
+    import keras
+
+    runtime, _ = tf_modules
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input(shape=(4, 4, 3))
+    outputs = keras.layers.Conv2D(2, 3, padding="same", activation="softmax")(keras.layers.UpSampling2D(2)(inputs))
+    model = keras.Model(inputs, outputs)
+    batch = np.random.default_rng(8).normal(0.0, 4.0, size=(2, 4, 4, 3)).astype(np.float32)
+
+    inferer = runtime.Inferer(model)
+
+    assert inferer.rewritten_layers == 1  # the softmax as sigmoids; the up-sampling stays
+    assert np.abs(inferer.softmax(batch) - np.asarray(model(batch))).max() <= 1e-6
+
+
 def test_inferer_falls_back_to_the_keras_model_when_the_copy_differs(tf_modules, table2_model, monkeypatch) -> None:
     runtime, _ = tf_modules
     monkeypatch.setattr(runtime, "EQUIVALENCE_TOLERANCE", -1.0)  # no copy can pass this check
