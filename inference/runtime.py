@@ -287,11 +287,13 @@ def inference_model(model):
 
     copy = keras.models.clone_model(model, clone_function=clone)
 
+    transformed = folded.keys() | upsampled | two_class  # layers whose weights change on the way
+
     for layer in model.layers:
         if layer.name in removed or not layer.weights:
             continue
         weights = [np.asarray(weight, dtype=np.float64) for weight in layer.get_weights()]
-        if layer.name in folded or layer.name in upsampled or layer.name in two_class:
+        if layer.name in transformed:
             kernel = weights[0]
             bias = weights[1] if layer.use_bias else np.zeros(kernel.shape[-1])
             if layer.name in folded:

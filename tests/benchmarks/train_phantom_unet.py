@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ildplatform import phantoms  # noqa: E402
 from inference import preprocessing  # noqa: E402
+from inference.statistics import dice  # noqa: E402
 
 LABELS = {
     "reticulation": (phantoms.LABEL_RETICULATION,),
@@ -52,11 +53,6 @@ def phantom_slices(patients: range, labels: tuple[int, ...], n_slices: int) -> t
             fractions.append(preprocessing.resize_local_mean(pattern, (len(pattern), 128, 128)))
     fraction = np.concatenate(fractions).astype(np.float32)
     return np.concatenate(inputs), np.stack([1.0 - fraction, fraction], axis=-1)
-
-
-def dice(truth: np.ndarray, predicted: np.ndarray) -> float:
-    total = truth.sum() + predicted.sum()
-    return float(2.0 * (truth & predicted).sum() / total) if total else 1.0
 
 
 def main(argv: list[str]) -> int:
