@@ -101,3 +101,9 @@ def hidden_involvement_sources(review: Review | None, user) -> set[str]:
     if review is None or readings_unblinded_for(review, user):
         return set()
     return {"reader_1", "reader_2", "consensus"}
+
+
+def hidden_involvement_sources_by_series(series_ids, user) -> dict[int, set[str]]:
+    """The same rule for many series at once (registered with inference's involvement selectors)."""
+    reviews = Review.objects.filter(series_id__in=series_ids).prefetch_related("readings")
+    return {review.series_id: hidden_involvement_sources(review, user) for review in reviews}

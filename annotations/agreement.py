@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ildplatform.labels import BOTH_READERS, GGO, ONLY_READER_1, ONLY_READER_2, RETICULATION
 from inference.statistics import cohen_kappa, dice, jaccard
-
-RETICULATION, GGO = 1, 2
-ONLY_READER_1, ONLY_READER_2, BOTH = 1, 2, 3
 
 
 def agreement_figures(reader_1: np.ndarray, reader_2: np.ndarray, lung_region: np.ndarray) -> dict[str, float]:
@@ -33,7 +31,7 @@ def disagreement_map(reader_1: np.ndarray, reader_2: np.ndarray) -> np.ndarray:
     result = np.zeros(reader_1.shape, dtype=np.uint8)
     result[first & ~second] = ONLY_READER_1
     result[second & ~first] = ONLY_READER_2
-    result[first & second] = BOTH
+    result[first & second] = BOTH_READERS
     return result
 
 

@@ -12,12 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ildplatform import labelmaps
+from ildplatform.apis import JobOutputSerializer
 from ildplatform.exceptions import DomainError, NotFound
 from ildplatform.permissions import IsPlatformAdmin
+from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
-from inference.apis import JobOutputSerializer
 
 from . import access, selectors, services
+
+routes = ApiRoutes()
 
 
 class PngParser(BaseParser):
@@ -67,6 +70,7 @@ class ReadingOutputSerializer(serializers.Serializer):
     submitted_at = serializers.DateTimeField(allow_null=True)
 
 
+@routes.route("series/<int:series_id>/readings/", name="review-assign")
 class ReviewAssignApi(APIView):
     """GET: the series' readings the user may know of; POST (admins): assign the readers."""
 
@@ -94,6 +98,7 @@ class ReviewAssignApi(APIView):
         return Response(ReadingOutputSerializer(readings, many=True).data, status=status.HTTP_201_CREATED)
 
 
+@routes.route("series/<int:series_id>/review/", name="review-settings")
 class ReviewSettingsApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
@@ -112,6 +117,7 @@ class ReviewSettingsApi(APIView):
         return Response({"series_id": series_id, "ai_preannotation": review.ai_preannotation})
 
 
+@routes.route("readings/", name="worklist")
 class WorklistApi(APIView):
     class OutputSerializer(ReadingOutputSerializer):
         patient = serializers.CharField(source="review.series.visit.patient.pseudonym")
@@ -127,6 +133,7 @@ class WorklistApi(APIView):
         return Response(self.OutputSerializer(readings, many=True).data)
 
 
+@routes.route("readings/<int:reading_id>/slices/<int:z_index>/mask", name="mask")
 class MaskApi(APIView):
     parser_classes = [PngParser]
 
@@ -139,7 +146,7 @@ class MaskApi(APIView):
                 raise DomainError(f"version must be a whole number, got {wanted!r}")
             found = selectors.mask_version_get(reading=reading, z_index=z_index, version=int(wanted))
             return png_response(bytes(found.labels_png), etag=str(found.version))
-        labels, version = services.mask_current(reading, z_index)
+        labels, version = selectors.mask_current(reading, z_index)
         return png_response(labelmaps.encode_png(labels), etag=str(version))
 
     @extend_schema(request={"image/png": bytes}, responses={200: dict})
@@ -155,6 +162,7 @@ class MaskApi(APIView):
         return response
 
 
+@routes.route("readings/<int:reading_id>/slices/<int:z_index>/mask/history", name="mask-history")
 class MaskHistoryApi(APIView):
     class OutputSerializer(serializers.Serializer):
         version = serializers.IntegerField()
@@ -169,6 +177,7 @@ class MaskHistoryApi(APIView):
         return Response(self.OutputSerializer(selectors.mask_history(reading=reading, z_index=z_index), many=True).data)
 
 
+@routes.route("readings/<int:reading_id>/submit/", name="reading-submit")
 class SubmitApi(APIView):
     @extend_schema(request=None, responses=ReadingOutputSerializer)
     def post(self, request, reading_id: int):
@@ -176,6 +185,7 @@ class SubmitApi(APIView):
         return Response(ReadingOutputSerializer(services.reading_submit(reading=reading, user=request.user)).data)
 
 
+@routes.route("readings/<int:reading_id>/reopen/", name="reading-reopen")
 class ReopenApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
@@ -191,6 +201,7 @@ class ReopenApi(APIView):
         return Response(ReadingOutputSerializer(reopened).data)
 
 
+@routes.route("series/<int:series_id>/agreement/", name="agreement")
 class AgreementApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request, series_id: int):
@@ -203,12 +214,14 @@ class AgreementApi(APIView):
         return Response({"series_id": series_id, "series": figures, "slices_by_disagreement": ranked})
 
 
+@routes.route("series/<int:series_id>/slices/<int:z_index>/disagreement", name="disagreement")
 class DisagreementApi(APIView):
     @extend_schema(responses={(200, "image/png"): bytes})
     def get(self, request, series_id: int, z_index: int):
         return png_response(selectors.disagreement_png(series_id=series_id, z_index=z_index, user=request.user))
 
 
+@routes.route("series/<int:series_id>/consensus/", name="consensus")
 class ConsensusApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request, series_id: int):
@@ -218,11 +231,12 @@ class ConsensusApi(APIView):
              "decided_by": d.decided_by.username if d.decided_by else None}
             for d in review.decisions.select_related("slice", "decided_by").order_by("slice__z_index")
         ]  # fmt: skip
-        undecided = [] if review.finalized_at else services.slices_needing_decision(review)
+        undecided = [] if review.finalized_at else selectors.slices_needing_decision(review)
         return Response({"series_id": series_id, "finalized_at": review.finalized_at, "decisions": decisions,
                          "undecided_slices": undecided})  # fmt: skip
 
 
+@routes.route("series/<int:series_id>/consensus/slices/<int:z_index>/", name="consensus-decide")
 class ConsensusDecisionApi(APIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
@@ -241,6 +255,18 @@ class ConsensusDecisionApi(APIView):
         return Response({"z_index": z_index, "decision": row.decision})
 
 
+@routes.route("series/<int:series_id>/consensus/slices/<int:z_index>/proposal", name="consensus-proposal")
+class ConsensusProposalApi(APIView):
+    """The slice as an automatic decision would make it (`?decision=union`): where an edit starts."""
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, series_id: int, z_index: int):
+        decision = request.query_params.get("decision", "")
+        return png_response(selectors.consensus_proposal_png(series_id=series_id, z_index=z_index,
+                                                             decision=decision, user=request.user))  # fmt: skip
+
+
+@routes.route("series/<int:series_id>/consensus/finalize/", name="consensus-finalize")
 class FinalizeApi(APIView):
     @extend_schema(request=None, responses=JobOutputSerializer)
     def post(self, request, series_id: int):
@@ -249,12 +275,14 @@ class FinalizeApi(APIView):
         return Response(JobOutputSerializer(job).data)
 
 
+@routes.route("series/<int:series_id>/consensus/slices/<int:z_index>/mask", name="consensus-mask")
 class ConsensusMaskApi(APIView):
     @extend_schema(responses={(200, "image/png"): bytes})
     def get(self, request, series_id: int, z_index: int):
         return png_response(selectors.consensus_mask_png(series_id=series_id, z_index=z_index, user=request.user))
 
 
+@routes.route("audit/", name="audit")
 class AuditApi(APIView):
     permission_classes = [IsPlatformAdmin]
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+import numpy as np
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from ildplatform import labelmaps
-from ildplatform.exceptions import Conflict, NotFound
+from ildplatform.exceptions import Conflict, DomainError, NotFound
+from ildplatform.labels import MAX_PATTERN_LABEL
+from ildplatform.models import Slice
+from inference.models import ModelVersion, Prediction
 
 from . import access
-from .models import AuditEvent, ConsensusMask, MaskVersion, Reading, Review, SliceAgreement
+from . import agreement as agreement_math
+from .models import AuditEvent, ConsensusDecision, ConsensusMask, MaskVersion, Reading, Review, SliceAgreement
 
 
 def review_get(*, series_id: int) -> Review | None:
@@ -93,9 +98,113 @@ def consensus_mask_png(*, series_id: int, z_index: int, user) -> bytes:
     series = review.series
     if not 0 <= z_index < series.slice_count:
         raise NotFound(f"series {series_id} has no slice with z index {z_index}")
-    import numpy as np
-
     return labelmaps.encode_png(np.zeros((series.rows, series.columns), dtype=np.uint8))
+
+
+def consensus_proposal_png(*, series_id: int, z_index: int, decision: str, user) -> bytes:
+    """What an automatic decision (reader_1, reader_2, union, intersection) makes of one slice.
+
+    The viewer starts an edit from it, so the union rule is computed in one place (the server).
+    """
+    review = access.review_for_adjudication(review_get(series_id=series_id), user, series_id)
+    automatic = [value for value in ConsensusDecision.Decision.values if value != ConsensusDecision.Decision.EDITED]
+    if decision not in automatic:
+        raise DomainError(f"decision must be one of {', '.join(automatic)}, got {decision!r}")
+    first, second = (reading_slice_labels(reading, z_index) for reading in reader_readings(review))
+    return labelmaps.encode_png(agreement_math.consensus_labels(decision, first, second))
+
+
+# ---------------------------------------------------------------- masks (the latest versions)
+
+
+def reading_slice(reading: Reading, z_index: int) -> Slice:
+    found = Slice.objects.filter(series_id=reading.review.series_id, z_index=z_index).first()
+    if found is None:
+        raise DomainError(f"series {reading.review.series_id} has no slice with z index {z_index}")
+    return found
+
+
+def reader_readings(review: Review) -> tuple[Reading, Reading]:
+    readings = {r.role: r for r in review.readings.all()}
+    return readings[Reading.Role.READER_1], readings[Reading.Role.READER_2]
+
+
+def latest_mask_versions() -> QuerySet[MaskVersion]:
+    """The newest version of every (reading, slice): no newer one exists."""
+    newer = MaskVersion.objects.filter(reading=OuterRef("reading"), slice=OuterRef("slice"),
+                                       version__gt=OuterRef("version"))  # fmt: skip
+    return MaskVersion.objects.filter(~Exists(newer))
+
+
+def _decoded(version: MaskVersion, shape: tuple[int, int]) -> np.ndarray:
+    return labelmaps.decode_png(bytes(version.labels_png), shape=shape, max_label=MAX_PATTERN_LABEL)
+
+
+def _series_shape(reading: Reading) -> tuple[int, int]:
+    series = reading.review.series
+    return series.rows, series.columns
+
+
+def reading_slice_labels(reading: Reading, z_index: int) -> np.ndarray:
+    """The latest saved labels of one slice (empty where nothing was saved)."""
+    latest = latest_mask_versions().filter(reading=reading, slice__z_index=z_index).first()
+    shape = _series_shape(reading)
+    return _decoded(latest, shape) if latest is not None else np.zeros(shape, dtype=np.uint8)
+
+
+def reading_labels_volume(reading: Reading) -> np.ndarray:
+    """The latest version of every slice (empty where nothing was saved), in z order."""
+    series = reading.review.series
+    volume = np.zeros((series.slice_count, series.rows, series.columns), dtype=np.uint8)
+    for version in latest_mask_versions().filter(reading=reading).select_related("slice"):
+        volume[version.slice.z_index] = _decoded(version, volume.shape[1:])
+    return volume
+
+
+def preannotation_predictions(reading: Reading, slice_: Slice) -> list[Prediction]:
+    """The active reticulation and GGO models' predictions an empty slice of this reading starts from."""
+    if not reading.review.ai_preannotation or reading.role == Reading.Role.ADJUDICATOR:
+        return []
+    return list(
+        Prediction.objects.filter(
+            slice=slice_, model_version__is_active=True,
+            model_version__task__in=[ModelVersion.Task.GGO, ModelVersion.Task.RETICULATION],
+        ).order_by("-model_version__task")  # reticulation last: it wins where both fire
+    )  # fmt: skip
+
+
+def mask_current(reading: Reading, z_index: int) -> tuple[np.ndarray, int]:
+    """(labels, version) of a slice; version 0 is the starting point (empty, or the AI pre-annotation)."""
+    slice_ = reading_slice(reading, z_index)
+    shape = _series_shape(reading)
+    latest = latest_mask_versions().filter(reading=reading, slice=slice_).first()
+    if latest is not None:
+        return _decoded(latest, shape), latest.version
+    labels = np.zeros(shape, dtype=np.uint8)
+    for prediction in preannotation_predictions(reading, slice_):
+        predicted = labelmaps.decode_png(bytes(prediction.labels_png), shape=shape, max_label=MAX_PATTERN_LABEL)
+        labels = np.where(predicted > 0, predicted, labels)
+    return labels, 0
+
+
+def consensus_labels_volume(review: Review) -> np.ndarray:
+    series = review.series
+    volume = np.zeros((series.slice_count, series.rows, series.columns), dtype=np.uint8)
+    for mask in review.consensus_masks.select_related("slice"):
+        volume[mask.slice.z_index] = labelmaps.decode_png(bytes(mask.labels_png), shape=volume.shape[1:])
+    return volume
+
+
+def slices_needing_decision(review: Review) -> list[int]:
+    """Slices whose latest reader masks hold any mark and that have no decision yet (stored pixel counts)."""
+    drawn = set(
+        latest_mask_versions()
+        .filter(reading__review=review, reading__role__in=access.READER_ROLES)
+        .filter(Q(reticulation_pixels__gt=0) | Q(ggo_pixels__gt=0))
+        .values_list("slice__z_index", flat=True)
+    )
+    decided = set(review.decisions.values_list("slice__z_index", flat=True))
+    return sorted(drawn - decided)
 
 
 def audit_list(*, series_id: int | None) -> QuerySet[AuditEvent]:

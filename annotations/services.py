@@ -17,12 +17,13 @@ from django.utils import timezone
 
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError
-from ildplatform.models import Series, Slice
+from ildplatform.jobs import job_create, job_progress
+from ildplatform.labels import GGO, MAX_PATTERN_LABEL, RETICULATION
+from ildplatform.models import Job, Series, Slice
 from ildplatform.permissions import has_role
 from ildplatform.roles import ADJUDICATOR, READER
 from inference import lungmask
 from inference import services as inference_services
-from inference.models import Job, ModelVersion, Prediction
 
 from . import agreement as agreement_math
 from .access import both_submitted
@@ -36,8 +37,18 @@ from .models import (
     Review,
     SliceAgreement,
 )
+from .selectors import (
+    consensus_labels_volume,
+    preannotation_predictions,
+    reader_readings,
+    reading_labels_volume,
+    reading_slice,
+    slices_needing_decision,
+)
 
-MAX_LABEL = 2
+# The kinds of job this app runs (apps.py registers their runners with the core's job engine).
+AGREEMENT_JOB = "agreement"
+INVOLVEMENT_JOB = "involvement"
 
 
 class StaleVersion(Conflict):
@@ -96,44 +107,6 @@ def review_set_ai_preannotation(*, review: Review, enabled: bool, by: User) -> R
 # ---------------------------------------------------------------- masks
 
 
-def _slice(reading: Reading, z_index: int) -> Slice:
-    found = Slice.objects.filter(series_id=reading.review.series_id, z_index=z_index).first()
-    if found is None:
-        raise DomainError(f"series {reading.review.series_id} has no slice with z index {z_index}")
-    return found
-
-
-def mask_current(reading: Reading, z_index: int) -> tuple[np.ndarray, int]:
-    """(labels, version) of a slice; version 0 is the starting point (empty, or the AI pre-annotation)."""
-    slice_ = _slice(reading, z_index)
-    latest = MaskVersion.objects.filter(reading=reading, slice=slice_).order_by("-version").first()
-    if latest is not None:
-        shape = (reading.review.series.rows, reading.review.series.columns)
-        return labelmaps.decode_png(bytes(latest.labels_png), shape=shape), latest.version
-    return _starting_labels(reading, slice_), 0
-
-
-def _starting_labels(reading: Reading, slice_: Slice) -> np.ndarray:
-    series = reading.review.series
-    labels = np.zeros((series.rows, series.columns), dtype=np.uint8)
-    if not reading.review.ai_preannotation or reading.role == Reading.Role.ADJUDICATOR:
-        return labels
-    # Active reticulation and GGO models; reticulation wins where both fire (as in the label convention).
-    predictions = Prediction.objects.filter(
-        slice=slice_, model_version__is_active=True,
-        model_version__task__in=[ModelVersion.Task.GGO, ModelVersion.Task.RETICULATION],
-    ).order_by("-model_version__task")  # fmt: skip
-    used = []
-    for prediction in predictions:
-        predicted = labelmaps.decode_png(bytes(prediction.labels_png), shape=labels.shape, max_label=MAX_LABEL)
-        labels = np.where(predicted > 0, predicted, labels)
-        used.append(prediction.model_version_id)
-    if used and not set(used) <= set(reading.preannotated_from):
-        reading.preannotated_from = sorted(set(reading.preannotated_from) | set(used))
-        reading.save(update_fields=["preannotated_from"])
-    return labels
-
-
 def mask_save(*, reading: Reading, z_index: int, png: bytes, if_match: int | None, user: User) -> MaskVersion:
     """Store a new version, or refuse: the caller must say which version it changed (If-Match)."""
     if reading.state == Reading.State.SUBMITTED:
@@ -141,9 +114,9 @@ def mask_save(*, reading: Reading, z_index: int, png: bytes, if_match: int | Non
     if if_match is None:
         raise PreconditionRequired("send If-Match with the version the change is based on (ETag of the GET)")
     series = reading.review.series
-    slice_ = _slice(reading, z_index)
+    slice_ = reading_slice(reading, z_index)
     try:
-        labels = labelmaps.decode_png(png, shape=(series.rows, series.columns), max_label=MAX_LABEL)
+        labels = labelmaps.decode_png(png, shape=(series.rows, series.columns), max_label=MAX_PATTERN_LABEL)
     except labelmaps.LabelMapError as error:
         raise DomainError(f"mask for slice {z_index}: {error}") from None
     try:
@@ -153,11 +126,14 @@ def mask_save(*, reading: Reading, z_index: int, png: bytes, if_match: int | Non
                 raise StaleVersion(current)
             version = MaskVersion.objects.create(
                 reading=reading, slice=slice_, version=current + 1, labels_png=labelmaps.encode_png(labels),
-                reticulation_pixels=int((labels == 1).sum()), ggo_pixels=int((labels == 2).sum()), author=user,
+                reticulation_pixels=int((labels == RETICULATION).sum()), ggo_pixels=int((labels == GGO).sum()),
+                author=user,
             )  # fmt: skip
             if reading.state == Reading.State.ASSIGNED:
                 Reading.objects.filter(pk=reading.pk).update(state=Reading.State.IN_PROGRESS)
                 reading.state = Reading.State.IN_PROGRESS
+            if current == 0:
+                _record_preannotation(reading, slice_)
             audit_record(user=user, action="mask_save", series=series, obj=reading, before=current,
                          after=current + 1, z_index=z_index)  # fmt: skip
     except IntegrityError:
@@ -167,16 +143,12 @@ def mask_save(*, reading: Reading, z_index: int, png: bytes, if_match: int | Non
     return version
 
 
-def reading_labels_volume(reading: Reading) -> np.ndarray:
-    """The latest version of every slice (empty where nothing was saved), in z order."""
-    series = reading.review.series
-    volume = np.zeros((series.slice_count, series.rows, series.columns), dtype=np.uint8)
-    latest: dict[int, MaskVersion] = {}
-    for version in MaskVersion.objects.filter(reading=reading).select_related("slice").order_by("version"):
-        latest[version.slice.z_index] = version
-    for z_index, version in latest.items():
-        volume[z_index] = labelmaps.decode_png(bytes(version.labels_png), shape=volume.shape[1:], max_label=MAX_LABEL)
-    return volume
+def _record_preannotation(reading: Reading, slice_: Slice) -> None:
+    """The first save of a slice was based on the AI pre-annotation: keep which models seeded it."""
+    used = {prediction.model_version_id for prediction in preannotation_predictions(reading, slice_)}
+    if used and not used <= set(reading.preannotated_from):
+        reading.preannotated_from = sorted(used | set(reading.preannotated_from))
+        Reading.objects.filter(pk=reading.pk).update(preannotated_from=reading.preannotated_from)
 
 
 # ---------------------------------------------------------------- submit and reopen
@@ -192,7 +164,7 @@ def reading_submit(*, reading: Reading, user: User) -> Reading:
         review = reading.review
         audit_record(user=user, action="submit", series=review.series, obj=reading)
         if both_submitted(review):
-            inference_services.job_create(kind=Job.Kind.AGREEMENT, series=review.series, user=user)
+            job_create(kind=AGREEMENT_JOB, series=review.series, user=user)
     return reading
 
 
@@ -214,23 +186,11 @@ def reading_reopen(*, reading: Reading, reason: str, user: User) -> Reading:
 # ---------------------------------------------------------------- agreement (a cpu job)
 
 
-def _readers(review: Review) -> tuple[Reading, Reading]:
-    readings = {r.role: r for r in review.readings.all()}
-    return readings[Reading.Role.READER_1], readings[Reading.Role.READER_2]
-
-
-def _lung_or_compute(series: Series, on_progress) -> np.ndarray:
-    lung = inference_services.series_lung_volume(series)
-    if lung is None:
-        inference_services.lung_masks_compute(series, on_progress)
-        lung = inference_services.series_lung_volume(series)
-    return lung
-
-
 def agreement_run(job: Job) -> None:
     review = job.series.review
-    first, second = (reading_labels_volume(r) for r in _readers(review))
-    lung = _lung_or_compute(job.series, lambda fraction: inference_services.job_progress(job, 0.3 * fraction))
+    first, second = (reading_labels_volume(r) for r in reader_readings(review))
+    series = job.series
+    lung = inference_services.series_lung_volume_or_compute(series, lambda fraction: job_progress(job, 0.3 * fraction))
     region = lungmask.lung_region(lung, (first > 0) | (second > 0))
     slices = list(job.series.slices.order_by("z_index"))
     with transaction.atomic():
@@ -252,7 +212,7 @@ def agreement_run(job: Job) -> None:
                     review=review, slice=slice_, defaults={"decision": "reader_1", "pre_decided": True}
                 )
             if z_index % 16 == 0:
-                inference_services.job_progress(job, 0.3 + 0.7 * z_index / len(slices))
+                job_progress(job, 0.3 + 0.7 * z_index / len(slices))
 
 
 # ---------------------------------------------------------------- adjudication
@@ -272,7 +232,7 @@ def consensus_decide(*, review: Review, z_index: int, decision: str, png: bytes 
         if not png:
             raise DomainError("an edited decision needs the edited mask as a PNG (field 'mask')")
         try:
-            labels = labelmaps.decode_png(png, shape=(series.rows, series.columns), max_label=MAX_LABEL)
+            labels = labelmaps.decode_png(png, shape=(series.rows, series.columns), max_label=MAX_PATTERN_LABEL)
         except labelmaps.LabelMapError as error:
             raise DomainError(f"edited mask for slice {z_index}: {error}") from None
         edited = labelmaps.encode_png(labels)
@@ -287,19 +247,6 @@ def consensus_decide(*, review: Review, z_index: int, decision: str, png: bytes 
     return row
 
 
-def slices_needing_decision(review: Review) -> list[int]:
-    """Slices where any reader drew something and no decision is recorded yet."""
-    drawn = set(
-        MaskVersion.objects.filter(reading__review=review, reading__role__in=["reader_1", "reader_2"])
-        .values_list("slice__z_index", flat=True)
-        .distinct()
-    )
-    first, second = (reading_labels_volume(r) for r in _readers(review))
-    drawn = {z for z in drawn if first[z].any() or second[z].any()}
-    decided = set(review.decisions.values_list("slice__z_index", flat=True))
-    return sorted(drawn - decided)
-
-
 def consensus_finalize(*, review: Review, user: User) -> Job:
     with transaction.atomic():
         review = Review.objects.select_for_update().get(pk=review.pk)
@@ -312,36 +259,28 @@ def consensus_finalize(*, review: Review, user: User) -> Job:
                 + ", ".join(map(str, missing[:20])),
                 extra={"undecided_slices": missing},
             )
-        first, second = (reading_labels_volume(r) for r in _readers(review))
+        first, second = (reading_labels_volume(r) for r in reader_readings(review))
         shape = first.shape[1:]
         ConsensusMask.objects.filter(review=review).delete()
         for decision in review.decisions.select_related("slice"):
             z_index = decision.slice.z_index
             if decision.decision == ConsensusDecision.Decision.EDITED:
-                labels = labelmaps.decode_png(bytes(decision.edited_png), shape=shape, max_label=MAX_LABEL)
+                labels = labelmaps.decode_png(bytes(decision.edited_png), shape=shape, max_label=MAX_PATTERN_LABEL)
             else:
                 labels = agreement_math.consensus_labels(decision.decision, first[z_index], second[z_index])
             ConsensusMask.objects.create(review=review, slice=decision.slice, labels_png=labelmaps.encode_png(labels))
         review.finalized_at, review.finalized_by = timezone.now(), user
         review.save(update_fields=["finalized_at", "finalized_by"])
         audit_record(user=user, action="finalize", series=review.series, obj=review)
-        return inference_services.job_create(kind=Job.Kind.INVOLVEMENT, series=review.series, user=user)
-
-
-def consensus_labels_volume(review: Review) -> np.ndarray:
-    series = review.series
-    volume = np.zeros((series.slice_count, series.rows, series.columns), dtype=np.uint8)
-    for mask in review.consensus_masks.select_related("slice"):
-        volume[mask.slice.z_index] = labelmaps.decode_png(bytes(mask.labels_png), shape=volume.shape[1:])
-    return volume
+        return job_create(kind=INVOLVEMENT_JOB, series=review.series, user=user)
 
 
 def review_involvement_run(job: Job) -> None:
     """Involvement of reader_1, reader_2 and consensus for the series' visit."""
     series = job.series
     review = series.review
-    _lung_or_compute(series, lambda fraction: inference_services.job_progress(job, 0.5 * fraction))
-    first, second = _readers(review)
+    inference_services.series_lung_volume_or_compute(series, lambda fraction: job_progress(job, 0.5 * fraction))
+    first, second = reader_readings(review)
     sources = {"reader_1": reading_labels_volume(first), "reader_2": reading_labels_volume(second)}
     if review.finalized_at:
         sources["consensus"] = consensus_labels_volume(review)

@@ -10,12 +10,17 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
+from . import labels, selectors, services
 from .dicom_import import SourceFile, expand_zip, looks_like_zip
-from .exceptions import ImportRejected, PayloadTooLarge
+from .exceptions import DomainError, ImportRejected, PayloadTooLarge
+from .models import Job, Patient, Series, Visit
 from .permissions import IsPlatformAdmin
+from .routing import ApiRoutes
+
+routes = ApiRoutes()
 
 
+@routes.route("imports/", name="import")
 class ImportApi(APIView):
     """Import CT series from DICOM files or one zip (multipart field `files`)."""
 
@@ -61,62 +66,61 @@ class ImportApi(APIView):
         return Response(report.as_dict(), status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
 
 
-class SeriesOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    study_uid = serializers.CharField()
-    series_uid = serializers.CharField()
-    description = serializers.CharField()
-    rows = serializers.IntegerField()
-    columns = serializers.IntegerField()
-    pixel_spacing_row = serializers.FloatField()
-    pixel_spacing_column = serializers.FloatField()
-    slice_spacing = serializers.FloatField()
-    slice_thickness = serializers.FloatField(allow_null=True)
-    manufacturer = serializers.CharField()
-    kernel = serializers.CharField()
-    slice_count = serializers.IntegerField()
+class SeriesOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Series
+        fields = [
+            "id", "study_uid", "series_uid", "description", "rows", "columns", "pixel_spacing_row",
+            "pixel_spacing_column", "slice_spacing", "slice_thickness", "manufacturer", "kernel", "slice_count",
+        ]  # fmt: skip
 
 
-class VisitOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    date = serializers.DateField()
-    label = serializers.CharField()
-    fvc_pct_pred = serializers.FloatField(allow_null=True)
-    dlco_pct_pred = serializers.FloatField(allow_null=True)
+class VisitOutputSerializer(serializers.ModelSerializer):
     series = SeriesOutputSerializer(many=True, source="series.all")
 
+    class Meta:
+        model = Visit
+        fields = ["id", "date", "label", "fvc_pct_pred", "dlco_pct_pred", "series"]
 
-class PatientOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    pseudonym = serializers.CharField()
-    sex = serializers.CharField()
-    birth_year = serializers.IntegerField(allow_null=True)
+
+class PatientOutputSerializer(serializers.ModelSerializer):
     visits = VisitOutputSerializer(many=True, source="visits.all")
 
+    class Meta:
+        model = Patient
+        fields = ["id", "pseudonym", "sex", "birth_year", "visits"]
 
+
+@routes.route("patients/", name="patient-list")
 class PatientListApi(APIView):
     @extend_schema(responses=PatientOutputSerializer(many=True))
     def get(self, request):
         return Response(PatientOutputSerializer(selectors.patient_list(), many=True).data)
 
 
+@routes.route("patients/<int:patient_id>/", name="patient-detail")
 class PatientDetailApi(APIView):
     @extend_schema(responses=PatientOutputSerializer)
     def get(self, request, patient_id: int):
         return Response(PatientOutputSerializer(selectors.patient_get(patient_id=patient_id)).data)
 
 
+@routes.route("series/<int:series_id>/", name="series-detail")
 class SeriesDetailApi(APIView):
     class OutputSerializer(SeriesOutputSerializer):
         patient = serializers.CharField(source="visit.patient.pseudonym")
         visit_id = serializers.IntegerField()
         visit_date = serializers.DateField(source="visit.date")
 
+        class Meta(SeriesOutputSerializer.Meta):
+            fields = [*SeriesOutputSerializer.Meta.fields, "patient", "visit_id", "visit_date"]
+
     @extend_schema(responses=OutputSerializer)
     def get(self, request, series_id: int):
         return Response(self.OutputSerializer(selectors.series_get(series_id=series_id)).data)
 
 
+@routes.route("series/<int:series_id>/slices/<int:z_index>/dicom", name="slice-dicom")
 class SliceDicomApi(APIView):
     """The stored, de-identified DICOM file of one slice (WADO-URI style)."""
 
@@ -124,3 +128,49 @@ class SliceDicomApi(APIView):
     def get(self, request, series_id: int, z_index: int):
         found = selectors.slice_get(series_id=series_id, z_index=z_index)
         return FileResponse(found.dicom_file.open("rb"), content_type="application/dicom")
+
+
+class JobOutputSerializer(serializers.ModelSerializer):
+    series_id = serializers.IntegerField(allow_null=True)
+    # Inference jobs name their model version; kept as its own field for API clients.
+    model_version_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "kind", "state", "progress", "error", "series_id", "model_version_id", "created_at", "started_at",
+            "finished_at",
+        ]  # fmt: skip
+
+    def get_model_version_id(self, job: Job) -> int | None:
+        return job.params.get("model_version_id")
+
+
+@routes.route("jobs/", name="job-list")
+class JobListApi(APIView):
+    """Recent jobs (200 at most), optionally of one series or only those still queued or running."""
+
+    @extend_schema(responses=JobOutputSerializer(many=True))
+    def get(self, request):
+        series = request.query_params.get("series")
+        if series is not None and not series.isdigit():
+            raise DomainError(f"series must be a series id, got {series!r}")
+        jobs = selectors.job_list(series_id=int(series) if series else None,
+                                  active_only=request.query_params.get("active") in ("1", "true"))  # fmt: skip
+        return Response(JobOutputSerializer(jobs, many=True).data)
+
+
+@routes.route("jobs/<int:job_id>/", name="job-detail")
+class JobDetailApi(APIView):
+    @extend_schema(responses=JobOutputSerializer)
+    def get(self, request, job_id: int):
+        return Response(JobOutputSerializer(selectors.job_get(job_id=job_id)).data)
+
+
+@routes.route("labels/", name="label-table")
+class LabelTableApi(APIView):
+    """The label table the viewer draws with: values, names and colours of every kind of label map."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(labels.label_table())

@@ -1,5 +1,6 @@
-"""Core imaging domain: patients (by pseudonym), visits, CT series and their slices."""
+"""Core domain: patients (by pseudonym), visits, CT series and their slices, and background jobs."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -80,3 +81,35 @@ class Slice(models.Model):
 
     def __str__(self) -> str:
         return f"slice {self.z_index} of series {self.series_id}"
+
+
+class Job(models.Model):
+    """A background task's state as the browser reads it; the row, not the broker, is the truth.
+
+    `kind` names a runner registered with `ildplatform.jobs`; `params` holds what that runner needs
+    besides the series (e.g. the model version of an inference job).
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=32)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
+    params = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="how many times a worker started it")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.state})"

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
 from .exceptions import NotFound
-from .models import Patient, Series, Slice
+from .models import Job, Patient, Series, Slice
 
 
 def series_hu_volume(series: Series) -> np.ndarray:
@@ -44,3 +44,19 @@ def slice_get(*, series_id: int, z_index: int) -> Slice:
     if found is None:
         raise NotFound(f"series {series_id} has no slice with z index {z_index}")
     return found
+
+
+def job_list(*, series_id: int | None = None, active_only: bool = False) -> QuerySet[Job]:
+    jobs = Job.objects.all()
+    if series_id is not None:
+        jobs = jobs.filter(series_id=series_id)
+    if active_only:
+        jobs = jobs.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING])
+    return jobs.order_by("-created_at")[:200]
+
+
+def job_get(*, job_id: int) -> Job:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"no job with id {job_id}")
+    return job

@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from . import dicom_import
+from . import dicom_import, events
 from .dicom_import import FileProblem, SeriesGroup, SourceFile
 from .exceptions import DomainError, ImportRejected, PayloadTooLarge
 from .models import Patient, Series, Slice, Visit
@@ -208,7 +208,7 @@ def _import_group(group, anonymizer, patient_pseudonym, visit_date, written) -> 
             instance.dataset.PatientName = instance.dataset.PatientID = patient.pseudonym
         visit, _ = Visit.objects.get_or_create(patient=patient, date=when)
         series, created = _store_series(group, visit, series_uid, written), True
-        _after_import(series)
+        events.series_imported.send(sender=Series, series=series)
         visits_relabel(patient=patient)
         visit.refresh_from_db()
     return ImportedSeries(
@@ -221,13 +221,6 @@ def _import_group(group, anonymizer, patient_pseudonym, visit_date, written) -> 
         slices=series.slice_count,
         created=created,
     )
-
-
-def _after_import(series: Series) -> None:
-    # Lung masks follow every import (a cpu-queue job, queued once the import is committed).
-    from inference.services import lung_masks_schedule
-
-    lung_masks_schedule(series=series)
 
 
 def user_create(*, username: str, role: str, password: str | None = None, email: str = "") -> User:

@@ -4,43 +4,32 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ildplatform.exceptions import DomainError
+from ildplatform.apis import JobOutputSerializer
 from ildplatform.permissions import IsPlatformAdmin
+from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
 
 from . import selectors, services
-from .models import ModelVersion
+from .models import Involvement, ModelVersion
+
+routes = ApiRoutes()
 
 
-class JobOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    state = serializers.CharField()
-    progress = serializers.FloatField()
-    error = serializers.CharField()
-    series_id = serializers.IntegerField(allow_null=True)
-    model_version_id = serializers.IntegerField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
-
-
-class InvolvementOutputSerializer(serializers.Serializer):
+class InvolvementOutputSerializer(serializers.ModelSerializer):
     visit_id = serializers.IntegerField()
     visit_date = serializers.DateField(source="visit.date")
     visit_label = serializers.CharField(source="visit.label")
     series_id = serializers.IntegerField()
-    source = serializers.CharField()
-    reticulation_pct = serializers.FloatField(allow_null=True)
-    ggo_pct = serializers.FloatField(allow_null=True)
-    total_pct = serializers.FloatField()
-    lung_volume_ml = serializers.FloatField()
-    reticulation_ml = serializers.FloatField(allow_null=True)
-    ggo_ml = serializers.FloatField(allow_null=True)
-    abnormal_ml = serializers.FloatField()
-    qc_missed_fraction = serializers.FloatField()
+
+    class Meta:
+        model = Involvement
+        fields = [
+            "visit_id", "visit_date", "visit_label", "series_id", "source", "reticulation_pct", "ggo_pct",
+            "total_pct", "lung_volume_ml", "reticulation_ml", "ggo_ml", "abnormal_ml", "qc_missed_fraction",
+        ]  # fmt: skip
 
 
+@routes.route("series/<int:series_id>/inference/", name="series-inference")
 class SeriesInferenceApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
@@ -56,25 +45,7 @@ class SeriesInferenceApi(APIView):
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class JobListApi(APIView):
-    """Recent jobs (200 at most), optionally of one series or only those still queued or running."""
-
-    @extend_schema(responses=JobOutputSerializer(many=True))
-    def get(self, request):
-        series = request.query_params.get("series")
-        if series is not None and not series.isdigit():
-            raise DomainError(f"series must be a series id, got {series!r}")
-        jobs = selectors.job_list(series_id=int(series) if series else None,
-                                  active_only=request.query_params.get("active") in ("1", "true"))  # fmt: skip
-        return Response(JobOutputSerializer(jobs, many=True).data)
-
-
-class JobDetailApi(APIView):
-    @extend_schema(responses=JobOutputSerializer)
-    def get(self, request, job_id: int):
-        return Response(JobOutputSerializer(selectors.job_get(job_id=job_id)).data)
-
-
+@routes.route("visits/<int:visit_id>/involvement/", name="visit-involvement")
 class VisitInvolvementApi(APIView):
     @extend_schema(responses=InvolvementOutputSerializer(many=True))
     def get(self, request, visit_id: int):
@@ -82,6 +53,7 @@ class VisitInvolvementApi(APIView):
         return Response(InvolvementOutputSerializer(rows, many=True).data)
 
 
+@routes.route("patients/<int:patient_id>/involvement/", name="patient-involvement")
 class PatientInvolvementApi(APIView):
     @extend_schema(responses=InvolvementOutputSerializer(many=True))
     def get(self, request, patient_id: int):
@@ -89,6 +61,7 @@ class PatientInvolvementApi(APIView):
         return Response(InvolvementOutputSerializer(rows, many=True).data)
 
 
+@routes.route("series/<int:series_id>/slices/<int:z_index>/lung-mask", name="lung-mask")
 class SliceLungMaskApi(APIView):
     @extend_schema(responses={(200, "image/png"): bytes})
     def get(self, request, series_id: int, z_index: int):
@@ -96,6 +69,7 @@ class SliceLungMaskApi(APIView):
         return HttpResponse(bytes(found.mask_png), content_type="image/png")
 
 
+@routes.route("series/<int:series_id>/slices/<int:z_index>/predictions/<int:model_version_id>", name="slice-prediction")
 class SlicePredictionApi(APIView):
     @extend_schema(responses={(200, "image/png"): bytes})
     def get(self, request, series_id: int, z_index: int, model_version_id: int):
@@ -103,6 +77,7 @@ class SlicePredictionApi(APIView):
         return HttpResponse(bytes(found.labels_png), content_type="image/png")
 
 
+@routes.route("series/<int:series_id>/lung/", name="series-lung")
 class SeriesLungApi(APIView):
     class OutputSerializer(serializers.Serializer):
         series_id = serializers.IntegerField()

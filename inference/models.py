@@ -1,4 +1,4 @@
-"""Model registry, background jobs, and what the algorithms produced per slice and per visit."""
+"""Model registry, and what the algorithms produced per slice and per visit."""
 
 from django.conf import settings
 from django.db import models
@@ -40,40 +40,6 @@ class ModelVersion(models.Model):
     def source(self) -> str:
         """The involvement source name of this model's predictions."""
         return f"model:{self.pk}"
-
-
-class Job(models.Model):
-    """A Celery task's state as the browser reads it; the row, not the broker, is the truth."""
-
-    class Kind(models.TextChoices):
-        LUNG_MASKS = "lung_masks"
-        INFERENCE = "inference"
-        INVOLVEMENT = "involvement"
-        AGREEMENT = "agreement"
-
-    class State(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
-    progress = models.FloatField(default=0.0)
-    error = models.TextField(blank=True)
-    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
-    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0, help_text="how many times a worker started it")
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.kind} job {self.pk} ({self.state})"
 
 
 class LungMask(models.Model):

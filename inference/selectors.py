@@ -1,40 +1,18 @@
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 
 from ildplatform.exceptions import NotFound
 from ildplatform.models import Patient, Visit
+from ildplatform.selectors import series_get
 
-from .models import Involvement, Job, LungMask, Prediction
-
-
-def job_list(*, series_id: int | None = None, active_only: bool = False) -> QuerySet[Job]:
-    jobs = Job.objects.all()
-    if series_id is not None:
-        jobs = jobs.filter(series_id=series_id)
-    if active_only:
-        jobs = jobs.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING])
-    return jobs.order_by("-created_at")[:200]
-
-
-def job_get(*, job_id: int) -> Job:
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None:
-        raise NotFound(f"no job with id {job_id}")
-    return job
+from . import visibility
+from .models import Involvement, LungMask, Prediction
 
 
 def _visible(rows: QuerySet[Involvement], user) -> list[Involvement]:
-    """Drop reader and consensus figures the user may not see yet (the blinding rule)."""
-    from annotations import access
-
-    hidden_by_series: dict[int, set[str]] = {}
-    visible = []
-    for row in rows.select_related("visit", "series__review"):
-        if row.series_id not in hidden_by_series:
-            review = getattr(row.series, "review", None)
-            hidden_by_series[row.series_id] = access.hidden_involvement_sources(review, user)
-        if row.source not in hidden_by_series[row.series_id]:
-            visible.append(row)
-    return visible
+    """Drop the figures the user may not see yet (registered rules: the review's blinding rule)."""
+    rows = list(rows.select_related("visit"))
+    hidden = visibility.hidden_sources({row.series_id for row in rows}, user)
+    return [row for row in rows if row.source not in hidden.get(row.series_id, ())]
 
 
 def visit_involvement_list(*, visit_id: int, user) -> list[Involvement]:
@@ -68,10 +46,6 @@ def prediction_get(*, series_id: int, z_index: int, model_version_id: int) -> Pr
 
 def series_lung_summary(*, series_id: int) -> dict:
     """Lung volume of the raw masks and the source-free QC figure (dense lung the mask left out)."""
-    from django.db.models import Count, Sum
-
-    from ildplatform.selectors import series_get
-
     series = series_get(series_id=series_id)
     totals = LungMask.objects.filter(slice__series=series).aggregate(
         slices=Count("id"),

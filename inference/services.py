@@ -1,7 +1,7 @@
-"""Writes of the inference app: jobs, lung masks, predictions, involvement, model registry.
+"""Writes of the inference app: lung masks, predictions, involvement, model registry.
 
-Celery tasks only call `job_run`; everything they do is here, replaceable and idempotent: running a
-job again replaces its results (update_or_create on unique keys), never adds a second copy.
+Its job runners (registered with the core's job engine in apps.py) are idempotent: running a job
+again replaces its results (update_or_create on unique keys), never adds a second copy.
 """
 
 from __future__ import annotations
@@ -12,112 +12,40 @@ from pathlib import Path
 import numpy as np
 from django.core.files import File
 from django.db import transaction
-from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError
-from ildplatform.models import Series, Visit
+from ildplatform.jobs import job_create, job_progress, progress_chunks
+from ildplatform.labels import GGO, RETICULATION
+from ildplatform.models import Job, Series, Visit
 from ildplatform.selectors import series_hu_volume
 
-from . import involvement as involvement_math
 from . import lungmask, preprocessing
-from .models import Involvement, Job, LungMask, ModelVersion, Prediction
+from .involvement import involvement
+from .models import Involvement, LungMask, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
 LUNG_ALGORITHM = (
     f"mader-mm(threshold {lungmask.THRESHOLD_HU:g} HU, erode {lungmask.EROSION_MM} mm, close {lungmask.CLOSING_MM} mm)"
 )
-QUEUE_FOR_KIND = {Job.Kind.INFERENCE: "gpu"}  # every other kind runs on the cpu queue
-# What runs each kind of job; the annotations app's runners are named, not imported, to keep the
-# dependency one way (annotations -> inference).
-RUNNERS = {
-    Job.Kind.LUNG_MASKS: "inference.services._lung_masks_run",
-    Job.Kind.INFERENCE: "inference.services._inference_run",
-    Job.Kind.AGREEMENT: "annotations.services.agreement_run",
-    Job.Kind.INVOLVEMENT: "annotations.services.review_involvement_run",
-}
-PROGRESS_STEPS = 20  # progress writes per job: often enough for a progress bar, few enough for the database
-
-
-# ---------------------------------------------------------------- jobs
-
-
-def job_create(*, kind: str, series: Series, model_version: ModelVersion | None = None, user=None) -> Job:
-    """Create a job row and queue its Celery task once the row is committed."""
-    job = Job.objects.create(kind=kind, series=series, model_version=model_version, created_by=user)
-    transaction.on_commit(lambda: _enqueue(job))
-    return job
-
-
-def _enqueue(job: Job) -> None:
-    from .tasks import run_job
-
-    try:
-        run_job.apply_async(
-            args=[job.pk],
-            queue=QUEUE_FOR_KIND.get(job.kind, "cpu"),
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
-        )
-    except Exception as error:  # broker down: say so on the job instead of hanging the request
-        logger.error("could not queue job %s: %s", job.pk, error)
-        Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, error=f"could not reach the broker: {error}")
-
-
-def _job_begin(job_id: int) -> Job | None:
-    with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.state == Job.State.DONE:
-            return None  # deleted, or a redelivery of a job that finished before its ack
-        job.state, job.progress, job.error = Job.State.RUNNING, 0.0, ""
-        job.attempts += 1
-        job.started_at = timezone.now()
-        job.save()
-    return job
-
-
-def job_progress(job: Job, fraction: float) -> None:
-    job.progress = float(min(max(fraction, 0.0), 1.0))
-    Job.objects.filter(pk=job.pk).update(progress=job.progress)
-
-
-def job_run(*, job_id: int) -> None:
-    job = _job_begin(job_id)
-    if job is None:
-        return
-    runner = import_string(RUNNERS[job.kind])
-    try:
-        runner(job)
-    except Exception as error:
-        logger.exception("job %s failed", job.pk)
-        Job.objects.filter(pk=job.pk).update(
-            state=Job.State.FAILED, error=str(error)[:2000], finished_at=timezone.now()
-        )
-        return
-    Job.objects.filter(pk=job.pk).update(state=Job.State.DONE, progress=1.0, finished_at=timezone.now())
-
-
-def _chunks(count: int, multiple_of: int = 1) -> list[range]:
-    """About PROGRESS_STEPS ranges over count items, each a multiple of `multiple_of` long (a GPU batch)."""
-    step = max(1, -(-count // PROGRESS_STEPS))
-    step = -(-step // multiple_of) * multiple_of
-    return [range(start, min(start + step, count)) for start in range(0, count, step)]
+# The kinds of job this app runs (apps.py registers their runners with the core).
+LUNG_MASKS_JOB = "lung_masks"
+INFERENCE_JOB = "inference"
 
 
 # ---------------------------------------------------------------- lung masks
 
 
 def lung_masks_schedule(*, series: Series, user=None) -> Job:
-    return job_create(kind=Job.Kind.LUNG_MASKS, series=series, user=user)
+    return job_create(kind=LUNG_MASKS_JOB, series=series, user=user)
 
 
 def _spacing(series: Series) -> tuple[float, float]:
     return (series.pixel_spacing_row, series.pixel_spacing_column)
 
 
-def _lung_masks_run(job: Job) -> None:
+def lung_masks_run(job: Job) -> None:
     lung_masks_compute(job.series, lambda fraction: job_progress(job, fraction))
     involvement_refresh(series=job.series)
 
@@ -125,7 +53,7 @@ def _lung_masks_run(job: Job) -> None:
 def lung_masks_compute(series: Series, on_progress) -> None:
     volume = series_hu_volume(series)
     slices = list(series.slices.order_by("z_index"))
-    for chunk in _chunks(len(slices)):
+    for chunk in progress_chunks(len(slices)):
         with transaction.atomic():
             for z in chunk:
                 slice_hu = np.asarray(volume[z])
@@ -149,6 +77,15 @@ def series_lung_volume(series: Series) -> np.ndarray | None:
         return None
     shape = (series.rows, series.columns)
     return np.stack([labelmaps.decode_png(bytes(masks[z]), shape=shape) > 0 for z in range(series.slice_count)])
+
+
+def series_lung_volume_or_compute(series: Series, on_progress) -> np.ndarray:
+    """The series' lung masks, computed first (reporting progress) where they are not stored yet."""
+    lung = series_lung_volume(series)
+    if lung is None:
+        lung_masks_compute(series, on_progress)
+        lung = series_lung_volume(series)
+    return lung
 
 
 # ---------------------------------------------------------------- model registry and inference
@@ -188,22 +125,23 @@ def inference_schedule(*, series: Series, task: str, user=None) -> Job:
     model = ModelVersion.objects.filter(task=task, is_active=True).first()
     if model is None:
         raise Conflict(f"no active model for task {task}")
-    return job_create(kind=Job.Kind.INFERENCE, series=series, model_version=model, user=user)
+    return job_create(kind=INFERENCE_JOB, series=series, params={"model_version_id": model.pk}, user=user)
 
 
-def _inference_run(job: Job) -> None:
+def inference_run(job: Job) -> None:
     from . import runtime
 
-    series, model_version = job.series, job.model_version
-    lung = series_lung_volume(series)
-    if lung is None:  # masks not there yet: compute them in this job first (first 10 % of its progress)
-        lung_masks_compute(series, lambda fraction: job_progress(job, 0.1 * fraction))
-        lung = series_lung_volume(series)
+    series = job.series
+    model_version = ModelVersion.objects.filter(pk=job.params.get("model_version_id")).first()
+    if model_version is None:
+        raise DomainError(f"model version {job.params.get('model_version_id')} of this job no longer exists")
+    # Masks not there yet: computed in this job first (the first 10 % of its progress).
+    lung = series_lung_volume_or_compute(series, lambda fraction: job_progress(job, 0.1 * fraction))
     volume = series_hu_volume(series)
     slices = list(series.slices.order_by("z_index"))
     # A merged model says "abnormal" only: stored as 1, and its involvement leaves the split empty.
-    label = 2 if model_version.task == ModelVersion.Task.GGO else 1
-    for chunk in _chunks(len(slices), multiple_of=runtime.BATCH_SIZE):
+    label = GGO if model_version.task == ModelVersion.Task.GGO else RETICULATION
+    for chunk in progress_chunks(len(slices), multiple_of=runtime.BATCH_SIZE):
         hu = np.asarray(volume[chunk.start : chunk.stop])
         probability = runtime.predict_probability(model_version, hu)
         patterns = preprocessing.postprocess(
@@ -217,8 +155,8 @@ def _inference_run(job: Job) -> None:
                     model_version=model_version,
                     defaults={
                         "labels_png": labelmaps.encode_png(labels),
-                        "reticulation_pixels": int((labels == 1).sum()),
-                        "ggo_pixels": int((labels == 2).sum()),
+                        "reticulation_pixels": int((labels == RETICULATION).sum()),
+                        "ggo_pixels": int((labels == GGO).sum()),
                     },
                 )
         job_progress(job, 0.1 + 0.9 * chunk.stop / len(slices))
@@ -235,7 +173,7 @@ def series_prediction_volume(series: Series, model_version_id: int) -> np.ndarra
         return None
     shape = (series.rows, series.columns)
     return np.stack(
-        [labelmaps.decode_png(bytes(stored[z]), shape=shape, max_label=2) for z in range(series.slice_count)]
+        [labelmaps.decode_png(bytes(stored[z]), shape=shape, max_label=GGO) for z in range(series.slice_count)]
     )
 
 
@@ -259,8 +197,7 @@ def involvement_store(
     if lung is None:
         return None
     abnormal = labels > 0
-    region = lungmask.lung_region(lung, abnormal)
-    figures = involvement_math.involvement(labels, region, _spacing(series), series.slice_spacing)
+    figures = involvement(labels, lung, _spacing(series), series.slice_spacing)
     row, _ = Involvement.objects.update_or_create(
         visit=series.visit,
         source=source,

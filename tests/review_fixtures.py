@@ -8,11 +8,9 @@ import numpy as np
 
 from annotations import services as review_services
 from annotations.models import Reading, Review
-from ildplatform import labelmaps, services
+from ildplatform import jobs, labelmaps, services
 from ildplatform.dicom_import import SourceFile
-from ildplatform.models import Series
-from inference import services as inference_services
-from inference.models import Job
+from ildplatform.models import Job, Series
 
 from .dicom_factory import ct_series, to_bytes
 
@@ -58,7 +56,7 @@ class Cast:
 def run_queued_jobs(series: Series) -> None:
     """Run the series' queued jobs in this process, as a worker would (the queue itself is tested elsewhere)."""
     for job in Job.objects.filter(series=series, state=Job.State.QUEUED).order_by("id"):
-        inference_services.job_run(job_id=job.pk)
+        jobs.job_run(job_id=job.pk)
 
 
 def wait_for_series_jobs(series: Series, timeout_s: float = 240) -> None:

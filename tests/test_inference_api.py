@@ -8,9 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from ildplatform import labelmaps
+from ildplatform import jobs, labelmaps
+from ildplatform.models import Job
 from inference import services as inference_services
-from inference.models import Job, ModelVersion
+from inference.models import ModelVersion
 
 from .dicom_factory import ct_series, to_bytes
 
@@ -29,7 +30,7 @@ def test_inference_without_an_active_model_answers_409_and_queues_nothing(admin_
     response = admin_client.post(f"/api/v1/series/{series_id}/inference/", {"task": "ggo"}, format="json")
     assert response.status_code == 409
     assert response.json()["detail"] == "no active model for task ggo"
-    assert not Job.objects.filter(kind=Job.Kind.INFERENCE).exists()
+    assert not Job.objects.filter(kind="inference").exists()
 
 
 def test_inference_refuses_unknown_task_and_series(admin_client, series_id):
@@ -39,10 +40,10 @@ def test_inference_refuses_unknown_task_and_series(admin_client, series_id):
 
 
 def test_import_queues_a_lung_mask_job_and_job_api_reports_it(admin_client, series_id):
-    job = Job.objects.get(series_id=series_id, kind=Job.Kind.LUNG_MASKS)
+    job = Job.objects.get(series_id=series_id, kind="lung_masks")
     body = admin_client.get(f"/api/v1/jobs/{job.pk}/").json()
     assert body["state"] == "queued" and body["progress"] == 0
-    inference_services.job_run(job_id=job.pk)
+    jobs.job_run(job_id=job.pk)
     body = admin_client.get(f"/api/v1/jobs/{job.pk}/").json()
     assert body["state"] == "done" and body["progress"] == 1
     png = admin_client.get(f"/api/v1/series/{series_id}/slices/1/lung-mask")
@@ -55,8 +56,8 @@ def test_import_queues_a_lung_mask_job_and_job_api_reports_it(admin_client, seri
 
 
 def test_involvement_endpoints_list_every_source_in_date_order(admin_client, series_id):
-    job = Job.objects.get(series_id=series_id, kind=Job.Kind.LUNG_MASKS)
-    inference_services.job_run(job_id=job.pk)
+    job = Job.objects.get(series_id=series_id, kind="lung_masks")
+    jobs.job_run(job_id=job.pk)
     from ildplatform.models import Series
 
     series = Series.objects.get(pk=series_id)

@@ -14,10 +14,10 @@ import pytest
 
 from ildplatform import phantoms, services
 from ildplatform.dicom_import import read_sources
-from ildplatform.models import Series
+from ildplatform.models import Job, Series
 from inference import services as inference_services
 from inference.involvement import involvement
-from inference.models import Involvement, Job, LungMask, ModelVersion, Prediction
+from inference.models import Involvement, LungMask, ModelVersion, Prediction
 
 pytest.importorskip("tensorflow")
 
@@ -73,7 +73,7 @@ def test_involvement_of_phantom_truth_equals_the_phantom_json(tmp_path, db):
 def test_registered_model_runs_end_to_end_through_a_real_worker(live_services, tmp_path):
     live_services.start_worker()
     series, _ = import_phantom(tmp_path / "ph", seed=5, slices=72)  # several 32-slice batches: visible progress
-    lung_job = Job.objects.get(series=series, kind=Job.Kind.LUNG_MASKS)
+    lung_job = Job.objects.get(series=series, kind="lung_masks")
     watch(lung_job, 120)
     assert lung_job.state == Job.State.DONE, (lung_job.error, live_services.worker_logs())
     assert LungMask.objects.filter(slice__series=series).count() == 72
@@ -100,7 +100,7 @@ def test_killed_worker_mid_job_is_finished_exactly_once_by_another(live_services
         weights=untrained_weights(tmp_path / "model.weights.h5"), task="ggo", threshold=0.5
     )
     first = live_services.start_worker()
-    watch(Job.objects.get(series=series, kind=Job.Kind.LUNG_MASKS), 120)
+    watch(Job.objects.get(series=series, kind="lung_masks"), 120)
     job = inference_services.inference_schedule(series=series, task="ggo")
     watch(job, 200, until=lambda job: job.state == Job.State.RUNNING and job.progress >= 0.25)
     os.killpg(first.pid, signal.SIGKILL)

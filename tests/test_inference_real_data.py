@@ -5,14 +5,13 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.morphology import convex_hull_image
 
-from ildplatform import services
+from ildplatform import jobs, services
 from ildplatform.dicom_import import read_sources
-from ildplatform.models import Series
+from ildplatform.models import Job, Series
 from ildplatform.selectors import series_hu_volume
 from inference import selectors
 from inference import services as inference_services
 from inference.lungmask import dense_pathology_candidates
-from inference.models import Job
 
 
 def enclosed_by_lung(lung: np.ndarray) -> np.ndarray:
@@ -30,8 +29,8 @@ def test_ricord_reports_lung_volume_and_qc_and_keeps_the_dense_abnormality(share
     sources, _ = read_sources([shared_data / "ricord-1a-chest-series"], services.archive_limits())
     report = services.series_import(sources=sources)
     series = Series.objects.get(pk=report.series[0].series_id)
-    job = Job.objects.get(series=series, kind=Job.Kind.LUNG_MASKS)
-    inference_services.job_run(job_id=job.pk)  # the worker's code, called in-process
+    job = Job.objects.get(series=series, kind="lung_masks")
+    jobs.job_run(job_id=job.pk)  # the worker's code, called in-process
     job.refresh_from_db()
     assert job.state == Job.State.DONE, job.error
 

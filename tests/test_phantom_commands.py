@@ -5,8 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from ildplatform.models import Patient, Series
-from inference.models import Job
+from ildplatform.models import Job, Patient, Series
 
 
 def test_make_phantom_writes_dicom_truth_and_manifest(tmp_path):
@@ -30,5 +29,5 @@ def test_seed_demo_creates_users_and_patients_once(settings, tmp_path):
     assert "reader1-demo" in out.getvalue()
     assert Patient.objects.count() == 3 and Series.objects.count() == 9
     assert all(p.visits.count() == 3 and p.visits.first().fvc_pct_pred for p in Patient.objects.all())
-    assert Job.objects.filter(kind=Job.Kind.LUNG_MASKS).count() == 9  # one per series, not per run
+    assert Job.objects.filter(kind="lung_masks").count() == 9  # one per series, not per run
     assert set(Series.objects.values_list("kernel", flat=True)) == {"STANDARD"}

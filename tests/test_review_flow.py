@@ -11,8 +11,8 @@ from scipy import ndimage as ndi
 
 from annotations.models import AuditEvent, ConsensusMask
 from ildplatform import labelmaps, services
+from ildplatform.models import Job
 from inference.lungmask import lung_region
-from inference.models import Job
 from inference.services import series_lung_volume
 
 from .test_inference_pipeline import import_phantom
@@ -82,7 +82,7 @@ def test_two_readers_adjudicator_and_clinician_through_the_api(live_services, tm
             assert saved.status_code == 200, saved.content
         assert client.post(f"/api/v1/readings/{reading['id']}/submit/").status_code == 200
 
-    wait_for_jobs(series, Job.Kind.AGREEMENT)
+    wait_for_jobs(series, "agreement")
     adjudicator = client_of(users["adjudicator"])
     agreement = adjudicator.get(f"/api/v1/series/{series.pk}/agreement/").json()
     first, second = drawn["reader_1"], drawn["reader_2"]
@@ -115,7 +115,7 @@ def test_two_readers_adjudicator_and_clinician_through_the_api(live_services, tm
         assert decision.status_code == 200, decision.content
     finalised = adjudicator.post(f"/api/v1/series/{series.pk}/consensus/finalize/")
     assert finalised.status_code == 200, finalised.content
-    wait_for_jobs(series, Job.Kind.INVOLVEMENT)
+    wait_for_jobs(series, "involvement")
 
     union = np.where(first > 0, first, second)
     for mask in ConsensusMask.objects.filter(review__series=series).select_related("slice"):

@@ -83,7 +83,7 @@ def endpoints(cast):
     put = {"data": png, "content_type": "image/png"}
 
     def with_version(reading):
-        from annotations.services import mask_current
+        from annotations.selectors import mask_current
 
         return {**put, "HTTP_IF_MATCH": f'"{mask_current(reading, 1)[1]}"'}
 

@@ -83,7 +83,11 @@ def test_ai_preannotation_starts_empty_slices_from_the_active_model(db, tmp_path
     started = reader.get(url)
     assert started["ETag"] == '"0"' and np.array_equal(labelmaps.decode_png(started.content), predicted)
     cast.r2.refresh_from_db()
-    assert cast.r2.preannotated_from == [model.pk]
+    assert cast.r2.preannotated_from == [], "looking at a slice records nothing"
+    kept = reader.put(url, started.content, content_type="image/png", HTTP_IF_MATCH='"0"')
+    assert kept.status_code == 200, kept.content
+    cast.r2.refresh_from_db()
+    assert cast.r2.preannotated_from == [model.pk], "the saved version started from the model's prediction"
     saved = labelmaps.decode_png(reader.get(f"/api/v1/readings/{cast.r2.pk}/slices/1/mask").content)
     assert saved.any(), "a slice the reader already saved keeps the reader's mask"
 

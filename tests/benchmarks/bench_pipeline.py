@@ -35,11 +35,12 @@ def main() -> int:
     import keras
     from django.core.management import call_command
 
-    from ildplatform import services
+    from ildplatform import jobs, services
     from ildplatform.dicom_import import read_sources
+    from ildplatform.models import Job
     from inference import services as inference_services
     from inference import unet
-    from inference.models import Involvement, Job
+    from inference.models import Involvement
 
     call_command("migrate", verbosity=0)
     keras.utils.set_random_seed(1)
@@ -55,14 +56,14 @@ def main() -> int:
     series_id = report.series[0].series_id
 
     mark = time.perf_counter()
-    inference_services.job_run(job_id=Job.objects.get(series_id=series_id, kind=Job.Kind.LUNG_MASKS).pk)
+    jobs.job_run(job_id=Job.objects.get(series_id=series_id, kind="lung_masks").pk)
     stages["lung masks"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     from ildplatform.models import Series
 
     job = inference_services.inference_schedule(series=Series.objects.get(pk=series_id), task="merged")
-    inference_services.job_run(job_id=job.pk)
+    jobs.job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.state == Job.State.DONE, job.error
     stages["U-Net + involvement (CPU)"] = time.perf_counter() - mark

@@ -1,0 +1,85 @@
+"""Lung involvement, Eq. 1 of the paper, on numpy arrays (no Django here): the one Eq. 1 and the one
+`Involvement` type of the platform.
+
+    involvement % = 100 * sum over slices of abnormal area / sum over slices of lung area
+
+Pixel spacing is constant within a series, so areas are pixel counts. Percentages are relative to
+the lung region handed in; only abnormal pixels inside it count. Volumes are pixel counts times the
+voxel volume (pixel area x slice spacing, the step between slices, not their thickness).
+Forming the lung region from a lung mask and the marks (`inference.involvement`) is the caller's
+job; phantoms hand in their true lung.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .labels import BACKGROUND, GGO, RETICULATION
+
+
+@dataclass(frozen=True)
+class Involvement:
+    reticulation_pct: float
+    ggo_pct: float
+    total_pct: float
+    lung_volume_ml: float  # of the lung region, abnormal pixels included
+    reticulation_ml: float
+    ggo_ml: float
+    abnormal_ml: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def pixel_area_mm2(pixel_spacing_mm: float | tuple[float, float]) -> float:
+    spacing = np.asarray(pixel_spacing_mm, dtype=float).ravel()
+    if spacing.size == 1:
+        spacing = np.repeat(spacing, 2)
+    if spacing.size != 2 or not np.all(spacing > 0):
+        raise ValueError(f"pixel spacing must be one or two positive numbers (mm), got {pixel_spacing_mm!r}")
+    return float(spacing[0] * spacing[1])
+
+
+def check_label_volume(labels: np.ndarray, lung: np.ndarray) -> None:
+    if labels.shape != lung.shape or labels.ndim != 3:
+        raise ValueError(f"labels {labels.shape} and lung {lung.shape} must be the same (z, y, x) shape")
+    unknown = np.setdiff1d(np.unique(labels), (BACKGROUND, RETICULATION, GGO))
+    if unknown.size:
+        raise ValueError(f"labels must be 0, 1 or 2; found {unknown.tolist()}")
+
+
+def involvement_in_region(
+    labels: np.ndarray,
+    lung_region: np.ndarray,
+    pixel_spacing_mm: float | tuple[float, float],
+    slice_spacing_mm: float,
+) -> Involvement:
+    """Eq. 1 over all slices of a visit.
+
+    labels: uint8 (z, y, x), 0 background, 1 reticulation, 2 GGO. lung_region: bool (z, y, x).
+    An empty lung region gives 0 % (there is then no abnormal pixel counted either) and 0 mL.
+    """
+    labels = np.asarray(labels)
+    region = np.asarray(lung_region, dtype=bool)
+    check_label_volume(labels, region)
+    if not slice_spacing_mm > 0:
+        raise ValueError(f"slice spacing must be positive (mm), got {slice_spacing_mm!r}")
+    region_pixels = int(region.sum())
+    reticulation_pixels = int(np.count_nonzero((labels == RETICULATION) & region))
+    ggo_pixels = int(np.count_nonzero((labels == GGO) & region))
+    voxel_ml = pixel_area_mm2(pixel_spacing_mm) * float(slice_spacing_mm) / 1000.0
+
+    def percent(pixels: int) -> float:
+        return 100.0 * pixels / region_pixels if region_pixels else 0.0
+
+    return Involvement(
+        reticulation_pct=percent(reticulation_pixels),
+        ggo_pct=percent(ggo_pixels),
+        total_pct=percent(reticulation_pixels + ggo_pixels),
+        lung_volume_ml=region_pixels * voxel_ml,
+        reticulation_ml=reticulation_pixels * voxel_ml,
+        ggo_ml=ggo_pixels * voxel_ml,
+        abnormal_ml=(reticulation_pixels + ggo_pixels) * voxel_ml,
+    )

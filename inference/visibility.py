@@ -1,0 +1,27 @@
+"""Which involvement sources a user may see.
+
+Inference knows no readers: an app that holds some sources back (the review's blinding rule) registers
+a rule here from its AppConfig.ready. A rule maps series ids to the sources hidden from the user.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Collection
+
+HiddenSourcesRule = Callable[[Collection[int], object], dict[int, set[str]]]
+
+_rules: list[HiddenSourcesRule] = []
+
+
+def hidden_sources_rule_register(rule: HiddenSourcesRule) -> None:
+    if rule not in _rules:
+        _rules.append(rule)
+
+
+def hidden_sources(series_ids: Collection[int], user) -> dict[int, set[str]]:
+    hidden: dict[int, set[str]] = defaultdict(set)
+    for rule in _rules:
+        for series_id, sources in rule(series_ids, user).items():
+            hidden[series_id] |= sources
+    return hidden
