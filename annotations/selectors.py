@@ -110,6 +110,8 @@ def consensus_proposal_png(*, series_id: int, z_index: int, decision: str, user)
     automatic = [value for value in ConsensusDecision.Decision.values if value != ConsensusDecision.Decision.EDITED]
     if decision not in automatic:
         raise DomainError(f"decision must be one of {', '.join(automatic)}, got {decision!r}")
+    if not 0 <= z_index < review.series.slice_count:
+        raise NotFound(f"series {series_id} has no slice with z index {z_index}")
     first, second = (reading_slice_labels(reading, z_index) for reading in reader_readings(review))
     return labelmaps.encode_png(agreement_math.consensus_labels(decision, first, second))
 
