@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db.models import Q
-from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
@@ -12,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ildplatform import labelmaps
-from ildplatform.apis import JobOutputSerializer
+from ildplatform.apis import JobOutputSerializer, SliceLabelMapApi, png_response
 from ildplatform.exceptions import DomainError, NotFound
 from ildplatform.permissions import IsPlatformAdmin
 from ildplatform.routing import ApiRoutes
@@ -28,14 +27,6 @@ class PngParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         return stream.read() if stream is not None else b""
-
-
-def png_response(data: bytes, etag: str | None = None) -> HttpResponse:
-    response = HttpResponse(data, content_type="image/png")
-    if etag is not None:
-        response["ETag"] = f'"{etag}"'
-    response["Cache-Control"] = "private, no-cache"
-    return response
 
 
 def parse_if_match(header: str | None) -> int | None:
@@ -100,6 +91,8 @@ class ReviewAssignApi(APIView):
 
 @routes.route("series/<int:series_id>/review/", name="review-settings")
 class ReviewSettingsApi(APIView):
+    """Switch AI pre-annotation of the readers' empty slices on or off (admins)."""
+
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
@@ -119,6 +112,8 @@ class ReviewSettingsApi(APIView):
 
 @routes.route("readings/", name="worklist")
 class WorklistApi(APIView):
+    """Readings: the user's own (`?mine=1`), or everyone's for admins."""
+
     class OutputSerializer(ReadingOutputSerializer):
         patient = serializers.CharField(source="review.series.visit.patient.pseudonym")
         visit_date = serializers.DateField(source="review.series.visit.date")
@@ -135,6 +130,8 @@ class WorklistApi(APIView):
 
 @routes.route("readings/<int:reading_id>/slices/<int:z_index>/mask", name="mask")
 class MaskApi(APIView):
+    """GET: a slice's current mask (ETag: its version; `?version=N` for an old one). PUT: save a new version."""
+
     parser_classes = [PngParser]
 
     @extend_schema(responses={(200, "image/png"): bytes})
@@ -164,6 +161,8 @@ class MaskApi(APIView):
 
 @routes.route("readings/<int:reading_id>/slices/<int:z_index>/mask/history", name="mask-history")
 class MaskHistoryApi(APIView):
+    """Every saved version of one slice's mask, oldest first."""
+
     class OutputSerializer(serializers.Serializer):
         version = serializers.IntegerField()
         author = serializers.CharField(source="author.username")
@@ -179,6 +178,8 @@ class MaskHistoryApi(APIView):
 
 @routes.route("readings/<int:reading_id>/submit/", name="reading-submit")
 class SubmitApi(APIView):
+    """Submit the reading: its masks are final until an admin reopens it."""
+
     @extend_schema(request=None, responses=ReadingOutputSerializer)
     def post(self, request, reading_id: int):
         reading = access.reading_for_edit(reading_id, request.user)
@@ -187,6 +188,8 @@ class SubmitApi(APIView):
 
 @routes.route("readings/<int:reading_id>/reopen/", name="reading-reopen")
 class ReopenApi(APIView):
+    """Reopen a submitted reading, with the reason (admins)."""
+
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
@@ -203,6 +206,8 @@ class ReopenApi(APIView):
 
 @routes.route("series/<int:series_id>/agreement/", name="agreement")
 class AgreementApi(APIView):
+    """Series agreement figures and the slices ranked by disagreement (after both readers submitted)."""
+
     @extend_schema(responses={200: dict})
     def get(self, request, series_id: int):
         figures, slices = selectors.agreement_get(series_id=series_id, user=request.user)
@@ -215,14 +220,20 @@ class AgreementApi(APIView):
 
 
 @routes.route("series/<int:series_id>/slices/<int:z_index>/disagreement", name="disagreement")
-class DisagreementApi(APIView):
-    @extend_schema(responses={(200, "image/png"): bytes})
-    def get(self, request, series_id: int, z_index: int):
-        return png_response(selectors.disagreement_png(series_id=series_id, z_index=z_index, user=request.user))
+class DisagreementApi(SliceLabelMapApi):
+    """One slice's disagreement map as an 8-bit PNG.
+
+    Its values are the label table's `disagreement` entries: 1 only reader 1, 2 only reader 2, 3 both.
+    """
+
+    def label_map_png(self, request, **where) -> bytes:
+        return selectors.disagreement_png(**where, user=request.user)
 
 
 @routes.route("series/<int:series_id>/consensus/", name="consensus")
 class ConsensusApi(APIView):
+    """The adjudication: decisions per slice and the slices still undecided."""
+
     @extend_schema(responses={200: dict})
     def get(self, request, series_id: int):
         review = selectors.consensus_get(series_id=series_id, user=request.user)
@@ -238,6 +249,8 @@ class ConsensusApi(APIView):
 
 @routes.route("series/<int:series_id>/consensus/slices/<int:z_index>/", name="consensus-decide")
 class ConsensusDecisionApi(APIView):
+    """Decide one slice: reader_1, reader_2, union, intersection, or edited (with the mask)."""
+
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
@@ -256,18 +269,18 @@ class ConsensusDecisionApi(APIView):
 
 
 @routes.route("series/<int:series_id>/consensus/slices/<int:z_index>/proposal", name="consensus-proposal")
-class ConsensusProposalApi(APIView):
+class ConsensusProposalApi(SliceLabelMapApi):
     """The slice as an automatic decision would make it (`?decision=union`): where an edit starts."""
 
-    @extend_schema(responses={(200, "image/png"): bytes})
-    def get(self, request, series_id: int, z_index: int):
+    def label_map_png(self, request, **where) -> bytes:
         decision = request.query_params.get("decision", "")
-        return png_response(selectors.consensus_proposal_png(series_id=series_id, z_index=z_index,
-                                                             decision=decision, user=request.user))  # fmt: skip
+        return selectors.consensus_proposal_png(**where, decision=decision, user=request.user)
 
 
 @routes.route("series/<int:series_id>/consensus/finalize/", name="consensus-finalize")
 class FinalizeApi(APIView):
+    """Finalise the consensus; answers the job that computes involvement."""
+
     @extend_schema(request=None, responses=JobOutputSerializer)
     def post(self, request, series_id: int):
         review = access.review_for_adjudication(selectors.review_get(series_id=series_id), request.user, series_id)
@@ -276,14 +289,17 @@ class FinalizeApi(APIView):
 
 
 @routes.route("series/<int:series_id>/consensus/slices/<int:z_index>/mask", name="consensus-mask")
-class ConsensusMaskApi(APIView):
-    @extend_schema(responses={(200, "image/png"): bytes})
-    def get(self, request, series_id: int, z_index: int):
-        return png_response(selectors.consensus_mask_png(series_id=series_id, z_index=z_index, user=request.user))
+class ConsensusMaskApi(SliceLabelMapApi):
+    """One slice of the finalised consensus as an 8-bit PNG label map."""
+
+    def label_map_png(self, request, **where) -> bytes:
+        return selectors.consensus_mask_png(**where, user=request.user)
 
 
 @routes.route("audit/", name="audit")
 class AuditApi(APIView):
+    """The audit trail (admins), optionally of one series."""
+
     permission_classes = [IsPlatformAdmin]
 
     class OutputSerializer(serializers.Serializer):

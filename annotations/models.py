@@ -22,6 +22,8 @@ class Review(models.Model):
 
 
 class Reading(models.Model):
+    """One reader's (or the adjudicator's) work on one series: reader_1, reader_2 or adjudicator."""
+
     class Role(models.TextChoices):
         READER_1 = "reader_1"
         READER_2 = "reader_2"
@@ -51,7 +53,10 @@ class Reading(models.Model):
 
 
 class MaskVersion(models.Model):
-    """One saved state of a reader's mask on one slice; versions are never changed or deleted."""
+    """One saved state of a reader's mask on one slice; versions are never changed or deleted.
+
+    A save names the version it changes; the unique (reading, slice, version) key turns a lost race into a 409.
+    """
 
     reading = models.ForeignKey(Reading, on_delete=models.PROTECT, related_name="mask_versions")
     slice = models.ForeignKey(Slice, on_delete=models.PROTECT, related_name="+")
@@ -73,6 +78,8 @@ class MaskVersion(models.Model):
 
 
 class Agreement(models.Model):
+    """Series agreement between the two readers, computed once both have submitted."""
+
     review = models.OneToOneField(Review, on_delete=models.CASCADE, related_name="agreement")
     figures = models.JSONField(help_text="series Dice/Jaccard per class and combined, kappa in the lung")
     computed_at = models.DateTimeField(auto_now=True)
@@ -82,6 +89,11 @@ class Agreement(models.Model):
 
 
 class SliceAgreement(models.Model):
+    """One slice's agreement figures and its disagreement map.
+
+    The adjudication page ranks slices by `differing_pixels`, the pixels whose labels differ.
+    """
+
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="slice_agreements")
     slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="+")
     figures = models.JSONField()
@@ -89,7 +101,6 @@ class SliceAgreement(models.Model):
     differing_pixels = models.PositiveIntegerField(help_text="pixels whose labels differ between readers")
 
     class Meta:
-        ordering = ["-differing_pixels", "slice__z_index"]
         constraints = [models.UniqueConstraint(fields=["review", "slice"], name="slice_agreement_unique")]
 
     def __str__(self) -> str:
@@ -97,6 +108,11 @@ class SliceAgreement(models.Model):
 
 
 class ConsensusDecision(models.Model):
+    """The adjudicator's decision on one slice.
+
+    Slices both readers marked identically are pre-decided (reader_1); any decision can change until finalising.
+    """
+
     class Decision(models.TextChoices):
         READER_1 = "reader_1"
         READER_2 = "reader_2"
@@ -122,6 +138,8 @@ class ConsensusDecision(models.Model):
 
 
 class ConsensusMask(models.Model):
+    """One slice of the finalised consensus, made from its decision."""
+
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="consensus_masks")
     slice = models.ForeignKey(Slice, on_delete=models.PROTECT, related_name="+")
     labels_png = models.BinaryField()

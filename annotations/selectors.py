@@ -58,7 +58,8 @@ def agreement_get(*, series_id: int, user) -> tuple[dict, list[SliceAgreement]]:
     agreement = getattr(review, "agreement", None)
     if agreement is None:
         raise Conflict("the agreement is being computed; try again shortly")
-    return agreement.figures, list(review.slice_agreements.select_related("slice"))
+    ranked = review.slice_agreements.select_related("slice").order_by("-differing_pixels", "slice__z_index")
+    return agreement.figures, list(ranked)
 
 
 def _review_with_agreement(series_id: int, user) -> Review:

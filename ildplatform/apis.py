@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -18,6 +18,25 @@ from .permissions import IsPlatformAdmin
 from .routing import ApiRoutes
 
 routes = ApiRoutes()
+
+
+def png_response(data: bytes, etag: str | None = None) -> HttpResponse:
+    response = HttpResponse(data, content_type="image/png")
+    if etag is not None:
+        response["ETag"] = f'"{etag}"'
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+class SliceLabelMapApi(APIView):
+    """GET: one slice's label map as an 8-bit PNG; a subclass says where it comes from (`label_map_png`)."""
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, series_id: int, z_index: int, **more):
+        return png_response(self.label_map_png(request, series_id=series_id, z_index=z_index, **more))
+
+    def label_map_png(self, request, **where) -> bytes:
+        raise NotImplementedError
 
 
 @routes.route("imports/", name="import")
@@ -93,6 +112,8 @@ class PatientOutputSerializer(serializers.ModelSerializer):
 
 @routes.route("patients/", name="patient-list")
 class PatientListApi(APIView):
+    """Every patient with their visits and series."""
+
     @extend_schema(responses=PatientOutputSerializer(many=True))
     def get(self, request):
         return Response(PatientOutputSerializer(selectors.patient_list(), many=True).data)
@@ -100,6 +121,8 @@ class PatientListApi(APIView):
 
 @routes.route("patients/<int:patient_id>/", name="patient-detail")
 class PatientDetailApi(APIView):
+    """One patient with their visits and series."""
+
     @extend_schema(responses=PatientOutputSerializer)
     def get(self, request, patient_id: int):
         return Response(PatientOutputSerializer(selectors.patient_get(patient_id=patient_id)).data)
@@ -107,6 +130,8 @@ class PatientDetailApi(APIView):
 
 @routes.route("series/<int:series_id>/", name="series-detail")
 class SeriesDetailApi(APIView):
+    """One series' geometry and where it belongs (patient, visit)."""
+
     class OutputSerializer(SeriesOutputSerializer):
         patient = serializers.CharField(source="visit.patient.pseudonym")
         visit_id = serializers.IntegerField()
@@ -162,6 +187,11 @@ class JobListApi(APIView):
 
 @routes.route("jobs/<int:job_id>/", name="job-detail")
 class JobDetailApi(APIView):
+    """One job's state and progress.
+
+    The browser polls it. A job whose worker died stays `running` until its redelivered task starts it again.
+    """
+
     @extend_schema(responses=JobOutputSerializer)
     def get(self, request, job_id: int):
         return Response(JobOutputSerializer(selectors.job_get(job_id=job_id)).data)

@@ -12,7 +12,7 @@ job; phantoms hand in their true lung.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -29,8 +29,16 @@ class Involvement:
     ggo_ml: float
     abnormal_ml: float
 
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def as_dict(self, *, patterns_told_apart: bool = True) -> dict[str, float | None]:
+        """The figures by name; a source that cannot tell the patterns apart (a merged model) has no split."""
+        figures = asdict(self)
+        if not patterns_told_apart:
+            figures.update(dict.fromkeys(PATTERN_SPLIT_FIELDS))
+        return figures
+
+
+PATTERN_SPLIT_FIELDS = ("reticulation_pct", "ggo_pct", "reticulation_ml", "ggo_ml")
+INVOLVEMENT_FIELDS = tuple(field.name for field in fields(Involvement))
 
 
 def pixel_area_mm2(pixel_spacing_mm: float | tuple[float, float]) -> float:

@@ -5,6 +5,8 @@ from django.db import models
 
 
 class Patient(models.Model):
+    """A patient known by a pseudonym only (never the real name)."""
+
     class Sex(models.TextChoices):
         FEMALE = "F", "female"
         MALE = "M", "male"
@@ -26,6 +28,8 @@ class Patient(models.Model):
 
 
 class Visit(models.Model):
+    """A patient's CT date (baseline, follow-up 1, ...) with optional lung function values."""
+
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="visits")
     date = models.DateField()
     # "baseline", "follow-up 1", ...: kept in date order by the import service.
@@ -34,14 +38,16 @@ class Visit(models.Model):
     dlco_pct_pred = models.FloatField(null=True, blank=True, help_text="DLCO, % predicted")
 
     class Meta:
-        ordering = ["patient", "date"]
         constraints = [models.UniqueConstraint(fields=["patient", "date"], name="visit_unique_patient_date")]
+        ordering = ["patient", "date"]
 
     def __str__(self) -> str:
         return f"{self.patient} {self.date} ({self.label})"
 
 
 class Series(models.Model):
+    """One CT series of a visit: its geometry and its HU volume, stored once."""
+
     visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="series")
     # De-identified UIDs (the ones in the stored files), deterministic per source UID.
     study_uid = models.CharField(max_length=64)
@@ -69,6 +75,8 @@ class Series(models.Model):
 
 
 class Slice(models.Model):
+    """One slice of a series: its position along the slice normal and its de-identified DICOM file."""
+
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="slices")
     sop_uid = models.CharField(max_length=64, unique=True)
     z_index = models.PositiveIntegerField()

@@ -1,10 +1,10 @@
-from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ildplatform.apis import JobOutputSerializer
+from ildplatform.apis import JobOutputSerializer, SliceLabelMapApi
+from ildplatform.involvement import INVOLVEMENT_FIELDS
 from ildplatform.permissions import IsPlatformAdmin
 from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
@@ -16,6 +16,8 @@ routes = ApiRoutes()
 
 
 class InvolvementOutputSerializer(serializers.ModelSerializer):
+    """Eq. 1 of one visit and source: the core's involvement figures and the raw mask's QC figure."""
+
     visit_id = serializers.IntegerField()
     visit_date = serializers.DateField(source="visit.date")
     visit_label = serializers.CharField(source="visit.label")
@@ -23,14 +25,14 @@ class InvolvementOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Involvement
-        fields = [
-            "visit_id", "visit_date", "visit_label", "series_id", "source", "reticulation_pct", "ggo_pct",
-            "total_pct", "lung_volume_ml", "reticulation_ml", "ggo_ml", "abnormal_ml", "qc_missed_fraction",
-        ]  # fmt: skip
+        fields = ["visit_id", "visit_date", "visit_label", "series_id", "source", *INVOLVEMENT_FIELDS,
+                  "qc_missed_fraction"]  # fmt: skip
 
 
 @routes.route("series/<int:series_id>/inference/", name="series-inference")
 class SeriesInferenceApi(APIView):
+    """Run the active model of a task on the series (admins); answers the queued job."""
+
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
@@ -46,39 +48,39 @@ class SeriesInferenceApi(APIView):
 
 
 @routes.route("visits/<int:visit_id>/involvement/", name="visit-involvement")
-class VisitInvolvementApi(APIView):
-    @extend_schema(responses=InvolvementOutputSerializer(many=True))
-    def get(self, request, visit_id: int):
-        rows = selectors.visit_involvement_list(visit_id=visit_id, user=request.user)
-        return Response(InvolvementOutputSerializer(rows, many=True).data)
-
-
 @routes.route("patients/<int:patient_id>/involvement/", name="patient-involvement")
-class PatientInvolvementApi(APIView):
+class InvolvementListApi(APIView):
+    """Involvement of one visit, or of every visit of a patient in date order (the trend), per source."""
+
     @extend_schema(responses=InvolvementOutputSerializer(many=True))
-    def get(self, request, patient_id: int):
-        rows = selectors.patient_involvement_trend(patient_id=patient_id, user=request.user)
+    def get(self, request, visit_id: int | None = None, patient_id: int | None = None):
+        if visit_id is not None:
+            rows = selectors.visit_involvement_list(visit_id=visit_id, user=request.user)
+        else:
+            rows = selectors.patient_involvement_trend(patient_id=patient_id, user=request.user)
         return Response(InvolvementOutputSerializer(rows, many=True).data)
 
 
 @routes.route("series/<int:series_id>/slices/<int:z_index>/lung-mask", name="lung-mask")
-class SliceLungMaskApi(APIView):
-    @extend_schema(responses={(200, "image/png"): bytes})
-    def get(self, request, series_id: int, z_index: int):
-        found = selectors.lung_mask_get(series_id=series_id, z_index=z_index)
-        return HttpResponse(bytes(found.mask_png), content_type="image/png")
+class SliceLungMaskApi(SliceLabelMapApi):
+    """The lung mask of one slice as an 8-bit PNG (1 inside the lungs)."""
+
+    def label_map_png(self, request, **where) -> bytes:
+        return bytes(selectors.lung_mask_get(**where).mask_png)
 
 
 @routes.route("series/<int:series_id>/slices/<int:z_index>/predictions/<int:model_version_id>", name="slice-prediction")
-class SlicePredictionApi(APIView):
-    @extend_schema(responses={(200, "image/png"): bytes})
-    def get(self, request, series_id: int, z_index: int, model_version_id: int):
-        found = selectors.prediction_get(series_id=series_id, z_index=z_index, model_version_id=model_version_id)
-        return HttpResponse(bytes(found.labels_png), content_type="image/png")
+class SlicePredictionApi(SliceLabelMapApi):
+    """One model version's prediction for one slice as an 8-bit PNG label map."""
+
+    def label_map_png(self, request, **where) -> bytes:
+        return bytes(selectors.prediction_get(**where).labels_png)
 
 
 @routes.route("series/<int:series_id>/lung/", name="series-lung")
 class SeriesLungApi(APIView):
+    """Lung volume of the series' raw masks and the QC figure of dense lung they left out."""
+
     class OutputSerializer(serializers.Serializer):
         series_id = serializers.IntegerField()
         slices_masked = serializers.IntegerField()

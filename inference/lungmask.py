@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -70,11 +71,12 @@ THRESHOLD_HU = -320.0
 EROSION_MM = 1.4  # 2 px at the paper's ~0.7 mm pixels
 CLOSING_MM = 7.0  # 10 px at the paper's ~0.7 mm pixels
 
+PixelSpacing = float | tuple[float, float] | np.ndarray  # mm: one value, or (row, column)
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
 
 
-def _mean_spacing(pixel_spacing_mm: float | tuple[float, float] | np.ndarray) -> float:
+def _mean_spacing(pixel_spacing_mm: PixelSpacing) -> float:
     spacing = np.asarray(pixel_spacing_mm, dtype=float).ravel()
     if spacing.size not in (1, 2) or not np.all(spacing > 0):
         raise ValueError(f"pixel spacing must be one or two positive numbers (mm), got {pixel_spacing_mm!r}")
@@ -82,19 +84,34 @@ def _mean_spacing(pixel_spacing_mm: float | tuple[float, float] | np.ndarray) ->
     return float(spacing.mean())
 
 
-def radius_px(radius_mm: float, pixel_spacing_mm: float | tuple[float, float] | np.ndarray) -> int:
+def radius_px(radius_mm: float, pixel_spacing_mm: PixelSpacing) -> int:
     """A radius in millimetres as whole pixels: rounded half up (not banker's rounding), at least 1."""
     return max(1, math.floor(radius_mm / _mean_spacing(pixel_spacing_mm) + 0.5))
 
 
 def morphology_radii_px(
-    pixel_spacing_mm: float | tuple[float, float] | np.ndarray,
+    pixel_spacing_mm: PixelSpacing,
     *,
     erosion_mm: float = EROSION_MM,
     closing_mm: float = CLOSING_MM,
 ) -> tuple[int, int]:
     """(erosion, closing) disk radii in pixels for a slice's pixel spacing: (2, 10) at 0.703 mm."""
     return radius_px(erosion_mm, pixel_spacing_mm), radius_px(closing_mm, pixel_spacing_mm)
+
+
+@dataclass(frozen=True)
+class MaderSettings:
+    """The algorithm's parameters: threshold in HU, morphology radii in millimetres."""
+
+    threshold_hu: float = THRESHOLD_HU
+    erosion_mm: float = EROSION_MM
+    closing_mm: float = CLOSING_MM
+
+    def radii_px(self, pixel_spacing_mm: PixelSpacing) -> tuple[int, int]:
+        return morphology_radii_px(pixel_spacing_mm, erosion_mm=self.erosion_mm, closing_mm=self.closing_mm)
+
+
+MADER = MaderSettings()
 
 
 def _check_slice(slice_hu: np.ndarray) -> np.ndarray:
@@ -110,18 +127,13 @@ def _check_slice(slice_hu: np.ndarray) -> np.ndarray:
 
 
 def lung_mask_reference(
-    slice_hu: np.ndarray,
-    pixel_spacing_mm: float | tuple[float, float],
-    *,
-    threshold_hu: float = THRESHOLD_HU,
-    erosion_mm: float = EROSION_MM,
-    closing_mm: float = CLOSING_MM,
+    slice_hu: np.ndarray, pixel_spacing_mm: PixelSpacing, settings: MaderSettings = MADER
 ) -> np.ndarray:
     """Mader's lung mask of one HU slice, straightforward scikit-image version (slow, the spec)."""
     slice_hu = _check_slice(slice_hu)
-    r_erode, r_close = morphology_radii_px(pixel_spacing_mm, erosion_mm=erosion_mm, closing_mm=closing_mm)
+    r_erode, r_close = settings.radii_px(pixel_spacing_mm)
 
-    binary = slice_hu < threshold_hu  # 1. air and lung
+    binary = slice_hu < settings.threshold_hu  # 1. air and lung
     cleared = clear_border(binary)  # 2.
     labelled = sk_label(cleared)  # 3. full (8-) connectivity, skimage's default
     regions = regionprops(labelled)
@@ -234,30 +246,18 @@ def _lung_mask_crop(candidates: np.ndarray, r_erode: int, r_close: int) -> np.nd
     return mask
 
 
-def lung_mask(
-    slice_hu: np.ndarray,
-    pixel_spacing_mm: float | tuple[float, float],
-    *,
-    threshold_hu: float = THRESHOLD_HU,
-    erosion_mm: float = EROSION_MM,
-    closing_mm: float = CLOSING_MM,
-) -> np.ndarray:
+def lung_mask(slice_hu: np.ndarray, pixel_spacing_mm: PixelSpacing, settings: MaderSettings = MADER) -> np.ndarray:
     """Mader's lung mask of one HU slice (rows, columns) -> bool, identical to `lung_mask_reference`."""
     slice_hu = _check_slice(slice_hu)
-    r_erode, r_close = morphology_radii_px(pixel_spacing_mm, erosion_mm=erosion_mm, closing_mm=closing_mm)
-    candidates = _keep_two_largest_inner(slice_hu < threshold_hu)
+    r_erode, r_close = settings.radii_px(pixel_spacing_mm)
+    candidates = _keep_two_largest_inner(slice_hu < settings.threshold_hu)
     if not candidates.any():
         return candidates
     return _lung_mask_crop(candidates, r_erode, r_close)
 
 
 def lung_mask_volume(
-    volume_hu: np.ndarray,
-    pixel_spacing_mm: float | tuple[float, float],
-    *,
-    threshold_hu: float = THRESHOLD_HU,
-    erosion_mm: float = EROSION_MM,
-    closing_mm: float = CLOSING_MM,
+    volume_hu: np.ndarray, pixel_spacing_mm: PixelSpacing, settings: MaderSettings = MADER
 ) -> np.ndarray:
     """`lung_mask` of every slice of a (z, y, x) HU volume -> bool (z, y, x)."""
     volume_hu = np.asarray(volume_hu)
@@ -265,9 +265,7 @@ def lung_mask_volume(
         raise ValueError(f"expected a (slices, rows, columns) volume, got shape {volume_hu.shape}")
     masks = np.zeros(volume_hu.shape, dtype=bool)
     for index, slice_hu in enumerate(volume_hu):
-        masks[index] = lung_mask(
-            slice_hu, pixel_spacing_mm, threshold_hu=threshold_hu, erosion_mm=erosion_mm, closing_mm=closing_mm
-        )
+        masks[index] = lung_mask(slice_hu, pixel_spacing_mm, settings)
     return masks
 
 

@@ -8,6 +8,8 @@ from ildplatform.models import Series, Slice, Visit
 
 
 class ModelVersion(models.Model):
+    """Registered U-Net weights for a task, with their threshold and provenance; one active per task."""
+
     class Task(models.TextChoices):
         RETICULATION = "reticulation"
         GGO = "ggo"
@@ -43,6 +45,8 @@ class ModelVersion(models.Model):
 
 
 class LungMask(models.Model):
+    """The lung mask of one slice, tagged with the algorithm that made it, and its QC pixel counts."""
+
     slice = models.OneToOneField(Slice, on_delete=models.CASCADE, related_name="lung_mask")
     algorithm = models.CharField(max_length=64)
     mask_png = models.BinaryField(help_text="8-bit PNG, 1 inside the lungs")
@@ -57,6 +61,8 @@ class LungMask(models.Model):
 
 
 class Prediction(models.Model):
+    """One model version's label map of one slice."""
+
     slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
     labels_png = models.BinaryField(help_text="8-bit PNG label map: 0 background, 1 reticulation, 2 GGO")

@@ -203,13 +203,7 @@ def involvement_store(
         source=source,
         defaults={
             "series": series,
-            "reticulation_pct": figures.reticulation_pct if patterns_told_apart else None,
-            "ggo_pct": figures.ggo_pct if patterns_told_apart else None,
-            "total_pct": figures.total_pct,
-            "lung_volume_ml": figures.lung_volume_ml,
-            "reticulation_ml": figures.reticulation_ml if patterns_told_apart else None,
-            "ggo_ml": figures.ggo_ml if patterns_told_apart else None,
-            "abnormal_ml": figures.abnormal_ml,
+            **figures.as_dict(patterns_told_apart=patterns_told_apart),
             "qc_missed_fraction": lungmask.qc_missed_fraction(lung, abnormal),
         },
     )

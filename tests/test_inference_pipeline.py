@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ildplatform import phantoms, services
+from ildplatform import services
+from ildplatform.demo import phantoms
 from ildplatform.dicom_import import read_sources
 from ildplatform.models import Job, Series
 from inference import services as inference_services

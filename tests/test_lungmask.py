@@ -226,14 +226,14 @@ def test_lung_region_recovers_a_dense_lesion_the_threshold_drops() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Phantoms with exact truth (ildplatform/phantoms.py)
+# Phantoms with exact truth (ildplatform/demo/)
 
 PHANTOM_SEEDS = (0, 1, 2, 3)
 
 
 @pytest.fixture(scope="module")
 def phantom_masks() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
-    phantoms = pytest.importorskip("ildplatform.phantoms")
+    phantoms = pytest.importorskip("ildplatform.demo.phantoms")
     out = []
     for seed in PHANTOM_SEEDS:
         series = phantoms.phantom_series(seed, 0, 1, n_slices=6)
@@ -245,7 +245,7 @@ def phantom_masks() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
 @pytest.fixture(scope="module")
 def whole_phantom_masks() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Whole 24-slice phantom series (apex to base), as the demo and the import tests use them."""
-    phantoms = pytest.importorskip("ildplatform.phantoms")
+    phantoms = pytest.importorskip("ildplatform.demo.phantoms")
     out = []
     for seed, patient in ((1, 0), (2, 1), (3, 2)):
         series = phantoms.phantom_series(seed, patient, 1, n_slices=24)

@@ -13,7 +13,8 @@ import pytest
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 from scipy import ndimage
 
-from ildplatform import phantoms
+from ildplatform.demo import phantoms
+from ildplatform.labels import GGO, RETICULATION
 
 SEED = 11
 SLICES = 6
@@ -29,6 +30,26 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("phantoms") / "set"
     manifest = phantoms.write_phantom_set(out, patients=2, visits=2, seed=SEED, slices=5)
     return out, manifest
+
+
+def eq1_by_definition(lung: np.ndarray, labels: np.ndarray, pixel_spacing: float, slice_spacing: float) -> dict:
+    """Eq. 1 of the paper written out on its own: per-slice areas in mm2 (1 reticulation, 2 GGO, as
+    the paper labels them), summed over slices; volumes are areas times the slice spacing."""
+    pixel_mm2 = pixel_spacing * pixel_spacing
+    lung_mm2 = ret_mm2 = ggo_mm2 = 0.0
+    for lung_slice, label_slice in zip(lung, labels, strict=True):
+        lung_mm2 += np.count_nonzero(lung_slice) * pixel_mm2
+        ret_mm2 += np.count_nonzero((label_slice == 1) & lung_slice) * pixel_mm2
+        ggo_mm2 += np.count_nonzero((label_slice == 2) & lung_slice) * pixel_mm2
+    return {
+        "reticulation_pct": 100 * ret_mm2 / lung_mm2,
+        "ggo_pct": 100 * ggo_mm2 / lung_mm2,
+        "total_pct": 100 * (ret_mm2 + ggo_mm2) / lung_mm2,
+        "lung_volume_ml": lung_mm2 * slice_spacing / 1000,
+        "reticulation_ml": ret_mm2 * slice_spacing / 1000,
+        "ggo_ml": ggo_mm2 * slice_spacing / 1000,
+        "abnormal_ml": (ret_mm2 + ggo_mm2) * slice_spacing / 1000,
+    }
 
 
 def _tree_hashes(root: Path) -> dict[str, str]:
@@ -76,8 +97,8 @@ def test_hu_volume_spans_air_to_bone_with_realistic_tissue(visits):
 
 def test_pathology_hu_is_ground_glass_and_reticular(visits):
     series = visits[2]
-    ggo = series.hu[series.labels == phantoms.LABEL_GGO]
-    reticulation = series.hu[series.labels == phantoms.LABEL_RETICULATION]
+    ggo = series.hu[series.labels == GGO]
+    reticulation = series.hu[series.labels == RETICULATION]
     assert ggo.size > 1000 and reticulation.size > 1000
     assert -720 < float(np.median(ggo)) < -300
     # Thin lines of -300..0 HU over a hazy background: the brightest tenth reaches line density.
@@ -143,15 +164,27 @@ def test_involvement_from_truth_is_eq1_summed_over_slices():
     lung[0, :2] = True  # 8 lung pixels
     lung[1] = True  # 16 lung pixels
     labels = np.zeros((2, 4, 4), dtype=np.uint8)
-    labels[0, 0, :2] = phantoms.LABEL_RETICULATION
-    labels[1, 0, :] = phantoms.LABEL_GGO
-    labels[1, 1, :2] = phantoms.LABEL_RETICULATION
+    labels[0, 0, :2] = RETICULATION
+    labels[1, 0, :] = GGO
+    labels[1, 1, :2] = RETICULATION
     figures = phantoms.involvement_from_truth(lung, labels, pixel_spacing=0.5, slice_spacing=4.0)
-    assert (figures.lung_pixels, figures.reticulation_pixels, figures.ggo_pixels) == (24, 4, 4)
+    # Summed over slices (4 + 4 of 24), not the mean of the per-slice percentages (2/8 and 6/16).
     assert figures.reticulation_pct == pytest.approx(100 * 4 / 24)
+    assert figures.ggo_pct == pytest.approx(100 * 4 / 24)
     assert figures.total_pct == pytest.approx(100 * 8 / 24)
     assert figures.lung_volume_ml == pytest.approx(24 * 0.5 * 0.5 * 4.0 / 1000)
-    assert figures.abnormal_volume_ml == pytest.approx(8 * 0.5 * 0.5 * 4.0 / 1000)
+    assert figures.reticulation_ml == pytest.approx(4 * 0.5 * 0.5 * 4.0 / 1000)
+    assert figures.abnormal_ml == pytest.approx(8 * 0.5 * 0.5 * 4.0 / 1000)
+
+
+def test_involvement_of_phantom_truth_equals_eq1_by_definition(visits):
+    for series in visits:
+        figures = phantoms.involvement_from_truth(
+            series.lung, series.labels, series.pixel_spacing, series.slice_spacing
+        )
+        expected = eq1_by_definition(series.lung, series.labels, series.pixel_spacing, series.slice_spacing)
+        assert expected["reticulation_pct"] > 0 and expected["ggo_pct"] > 0
+        assert figures.as_dict() == pytest.approx(expected, rel=1e-12)
 
 
 def test_manifest_involvement_matches_truth_arrays(written):
@@ -165,17 +198,12 @@ def test_manifest_involvement_matches_truth_arrays(written):
                 lung, labels = truth["lung"], truth["labels"]
             assert lung.dtype == bool and labels.dtype == np.uint8
             assert lung.shape == labels.shape == (visit["slice_count"], 512, 512)
-            lung_pixels = int(lung.sum())
-            reticulation = int((labels == 1).sum())
-            ggo = int((labels == 2).sum())
-            voxel_ml = visit["pixel_spacing_mm"] ** 2 * visit["slice_spacing_mm"] / 1000
             figures = visit["involvement"]
-            assert figures["lung_pixels"] == lung_pixels
-            assert figures["reticulation_pct"] == pytest.approx(100 * reticulation / lung_pixels, abs=1e-5)
-            assert figures["ggo_pct"] == pytest.approx(100 * ggo / lung_pixels, abs=1e-5)
-            assert figures["total_pct"] == pytest.approx(100 * (reticulation + ggo) / lung_pixels, abs=1e-5)
-            assert figures["lung_volume_ml"] == pytest.approx(lung_pixels * voxel_ml, abs=1e-5)
-            assert figures["abnormal_volume_ml"] == pytest.approx((reticulation + ggo) * voxel_ml, abs=1e-5)
+            counts = (int(lung.sum()), int((labels == 1).sum()), int((labels == 2).sum()))
+            assert (figures["lung_pixels"], figures["reticulation_pixels"], figures["ggo_pixels"]) == counts
+            expected = eq1_by_definition(lung, labels, visit["pixel_spacing_mm"], visit["slice_spacing_mm"])
+            for name, value in expected.items():
+                assert figures[name] == pytest.approx(value, abs=1e-6), name  # rounded to 6 decimals
 
 
 def test_dicom_read_back_matches_hu_after_sorting_by_position(written):

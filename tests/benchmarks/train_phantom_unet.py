@@ -5,7 +5,7 @@
 
 Random weights put much of each slice near a probability of 0.5, so how many mask pixels a change of
 arithmetic (bfloat16, say) flips says little about a trained model, whose probabilities sit near 0
-or 1 except at pattern borders. No clinical data exists here; the phantoms (`ildplatform.phantoms`)
+or 1 except at pattern borders. No clinical data exists here; the phantoms (`ildplatform.demo.phantoms`)
 have exact pattern truth, so a model trained on them for a few minutes on the CPU is the closest
 stand-in. It is not a model for patients: it has only seen synthetic textures.
 
@@ -30,14 +30,15 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ildplatform import phantoms  # noqa: E402
+from ildplatform.demo import phantoms  # noqa: E402
+from ildplatform.labels import GGO, RETICULATION  # noqa: E402
 from inference import preprocessing  # noqa: E402
 from inference.statistics import dice  # noqa: E402
 
 LABELS = {
-    "reticulation": (phantoms.LABEL_RETICULATION,),
-    "ggo": (phantoms.LABEL_GGO,),
-    "merged": (phantoms.LABEL_RETICULATION, phantoms.LABEL_GGO),
+    "reticulation": (RETICULATION,),
+    "ggo": (GGO,),
+    "merged": (RETICULATION, GGO),
 }
 SEED = 20260110
 VISITS = (0, 1, 2)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ildplatform import phantoms
+from ildplatform.demo import phantoms
 
 
 class Command(BaseCommand):
