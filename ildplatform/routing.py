@@ -1,8 +1,9 @@
-"""URL routes declared beside their API views, so each app's urls.py is one line."""
+"""URL routes declared beside their API views (so each app's urls.py is one line), and their OpenAPI names."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, path
+from drf_spectacular.openapi import AutoSchema
 
 
 class ApiRoutes:
@@ -17,3 +18,14 @@ class ApiRoutes:
             return view_class
 
         return register
+
+
+class ApiSchema(AutoSchema):
+    """OpenAPI names for the nested `InputSerializer` / `OutputSerializer` of each view (the styleguide's
+    pattern): prefixed with the view's name, so two views' serializers never share one component."""
+
+    def get_serializer_name(self, serializer, direction: str) -> str:
+        name = super().get_serializer_name(serializer, direction)
+        if name in ("InputSerializer", "OutputSerializer"):
+            return self.view.__class__.__name__.removesuffix("Api") + name
+        return name

@@ -136,7 +136,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ildplatform.routing.ApiSchema",
     "EXCEPTION_HANDLER": "ildplatform.exceptions.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
