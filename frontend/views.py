@@ -1,5 +1,7 @@
 """Browser pages: thin shells that hand ids to the viewer bundle, which talks to /api/v1/.
 
+Each page's context names its `page`: the bundle's entry `src/<page>/main.js` (see base.html).
+
 Permissions are the API's: a page only says which object it is about; every byte of imaging, masks and
 figures comes through the API, where the blinding rule is enforced.
 """
@@ -27,7 +29,7 @@ def home(request):
 
 @login_required
 def worklist(request):
-    context = {"roles": _roles(request), "is_admin": access.is_admin(request.user)}
+    context = {"page": "worklist", "roles": _roles(request), "is_admin": access.is_admin(request.user)}
     if context["is_admin"]:
         users = get_user_model().objects.filter(is_active=True).order_by("username")
         context.update(
@@ -46,18 +48,20 @@ def reader_workspace(request, reading_id: int):
         raise Http404("no such reading") from None
     if reading.role == Reading.Role.ADJUDICATOR:
         raise Http404("the adjudicator works in the adjudication view")
-    return render(request, "frontend/reader.html", {"reading": reading, "series": reading.review.series})
+    context = {"page": "reader", "reading": reading, "series": reading.review.series}
+    return render(request, "frontend/reader.html", context)
 
 
 @login_required
 def adjudication(request, series_id: int):
-    return render(request, "frontend/adjudicate.html", {"series": _series_or_404(series_id)})
+    return render(request, "frontend/adjudicate.html", {"page": "adjudicate", "series": _series_or_404(series_id)})
 
 
 @login_required
 def series_viewer(request, series_id: int):
     overlay = request.GET.get("overlay", "")
-    return render(request, "frontend/series.html", {"series": _series_or_404(series_id), "overlay": overlay})
+    context = {"page": "series", "series": _series_or_404(series_id), "overlay": overlay}
+    return render(request, "frontend/series.html", context)
 
 
 @login_required
@@ -66,12 +70,12 @@ def patient(request, patient_id: int):
         found = selectors.patient_get(patient_id=patient_id)
     except DomainError:
         raise Http404("no such patient") from None
-    return render(request, "frontend/patient.html", {"patient": found})
+    return render(request, "frontend/patient.html", {"page": "patient", "patient": found})
 
 
 @login_required
 def jobs(request):
-    return render(request, "frontend/jobs.html", {"is_admin": access.is_admin(request.user)})
+    return render(request, "frontend/jobs.html", {"page": "jobs", "is_admin": access.is_admin(request.user)})
 
 
 def _series_or_404(series_id: int):

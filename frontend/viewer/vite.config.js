@@ -13,14 +13,16 @@ export default defineConfig({
     chunkSizeWarningLimit: 4000,
     rollupOptions: {
       input: {
-        reader: 'src/pages/reader.js',
-        adjudicate: 'src/pages/adjudicate.js',
-        series: 'src/pages/series.js',
-        patient: 'src/pages/patient.js',
-        jobs: 'src/pages/jobs.js',
-        worklist: 'src/pages/worklist.js',
+        reader: 'src/reader/main.js',
+        adjudicate: 'src/adjudicate/main.js',
+        series: 'src/series/main.js',
+        patient: 'src/patient/main.js',
+        jobs: 'src/jobs/main.js',
+        worklist: 'src/worklist/main.js',
         style: 'src/style.css',
       },
+      // Cornerstone and the PNG codec in one chunk of their own, named for what it is.
+      output: { codeSplitting: { groups: [{ name: 'vendor', test: /node_modules/ }] } },
     },
   },
   worker: { format: 'es' },

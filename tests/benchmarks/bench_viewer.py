@@ -21,28 +21,31 @@ RICORD = Path(os.environ.get("ILD_SHARED_DATA", REPO_ROOT.parent / "shared" / "d
 CHROMIUM = Path(os.environ.get("ILD_CHROMIUM", "/usr/bin/chromium"))
 MANIFEST = REPO_ROOT / "frontend" / "static" / "viewer" / "manifest.json"
 
-# One step: go to slice z and wait until Cornerstone has drawn it.
+# The page is observed as a user sees it: the viewport's data-slice says which slice is on screen, and
+# Cornerstone's CORNERSTONE_IMAGE_RENDERED event on the viewport element says when it has been drawn.
+# Scrolling goes through the slice slider, as a user dragging it does.
 SCROLL_JS = """
 async ([from, to]) => {
-  // As a wheel does: ask for the next slice without waiting for the previous request to settle,
-  // then wait until that slice has been drawn (the rendering engine draws once per animation frame).
-  const viewer = window.ildViewer.viewer;
+  // Ask for the next slice without waiting for the previous request to settle, then wait until that
+  // slice has been drawn (the rendering engine draws once per animation frame).
+  const viewport = document.querySelector('[data-testid=viewport]');
+  const slider = document.querySelector('.slice-slider');
   const step = from <= to ? 1 : -1;
   const started = performance.now();
   let shown = 0;
   for (let z = from; z !== to + step; z += step) {
-    if (z === viewer.viewport.getCurrentImageIdIndex()) continue;
+    if (viewport.dataset.slice === String(z)) continue;
     const drawn = new Promise((resolve) => {
       const check = () => {
-        // viewer.image is set on STACK_NEW_IMAGE, i.e. once slice z is the one on the canvas.
-        if (viewer.image && viewer.image.imageId === viewer.imageIds[z]) {
-          viewer.element.removeEventListener('CORNERSTONE_IMAGE_RENDERED', check);
+        if (viewport.dataset.slice === String(z)) {
+          viewport.removeEventListener('CORNERSTONE_IMAGE_RENDERED', check);
           resolve();
         }
       };
-      viewer.element.addEventListener('CORNERSTONE_IMAGE_RENDERED', check);
+      viewport.addEventListener('CORNERSTONE_IMAGE_RENDERED', check);
     });
-    viewer.goTo(z);
+    slider.value = String(z);
+    slider.dispatchEvent(new Event('input'));
     await drawn;
     shown++;
   }
@@ -53,25 +56,23 @@ async ([from, to]) => {
 
 def wheel_scroll(page, notches: int) -> float:
     """Real wheel events over the image, as fast as Playwright sends them: distinct slices drawn per second."""
-    box = page.locator("[data-testid=viewport]").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    viewport = page.locator("[data-testid=viewport]")
+    viewport.focus()
+    page.keyboard.press("Home")
+    page.wait_for_selector("[data-testid=viewport][data-slice='0']")
     page.evaluate(
         """() => {
-        const viewer = window.ildViewer.viewer;
-        viewer.goTo(0);
-        window.benchDrawn = new Set();
-        const drawn = () => window.benchDrawn.add(viewer.image.imageId);
-        viewer.element.addEventListener('CORNERSTONE_IMAGE_RENDERED', drawn);
+        const viewport = document.querySelector('[data-testid=viewport]');
+        window.benchDrawn = new Set();  // the benchmark's own record, kept in the page
+        viewport.addEventListener('CORNERSTONE_IMAGE_RENDERED', () => window.benchDrawn.add(viewport.dataset.slice));
     }"""
     )
-    page.wait_for_function("() => window.ildViewer.viewer.viewport.getCurrentImageIdIndex() === 0")
-    page.evaluate("() => window.benchDrawn.clear()")
+    box = viewport.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     started = time.perf_counter()
     for _ in range(notches):
         page.mouse.wheel(0, 100)
-    page.wait_for_function(
-        "n => window.ildViewer.viewer.image.imageId === window.ildViewer.viewer.imageIds[n]", arg=notches
-    )
+    page.wait_for_selector(f"[data-testid=viewport][data-slice='{notches}']")
     elapsed = time.perf_counter() - started
     return page.evaluate("() => window.benchDrawn.size") / elapsed
 
@@ -102,11 +103,10 @@ def main() -> int:
     from django.test.testcases import LiveServerThread
     from playwright.sync_api import sync_playwright
 
-    from ildplatform import services
+    from ildplatform import jobs, services
     from ildplatform.dicom_import import read_sources
-    from inference import services as inference_services
 
-    inference_services._enqueue = lambda job: None  # no broker here; the viewer needs no job
+    jobs._enqueue = lambda job, queue: None  # no broker here; the viewer needs no job
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     services.user_create(username="bench", role="clinician", password="bench-pass-1")
@@ -135,7 +135,7 @@ def main() -> int:
             page.goto(f"{base}/series/{series_id}/?overlay=none&render={args.render}")
             page.wait_for_selector("[data-testid=viewport][data-first-render-ms]", timeout=60_000)
             first_ms = float(page.get_attribute("[data-testid=viewport]", "data-first-render-ms"))
-            slices = page.evaluate("() => window.ildViewer.viewer.sliceCount")
+            slices = int(page.get_attribute("#app", "data-slices"))
             # Cold: straight away, while the rest of the series is still arriving.
             cold = page.evaluate(SCROLL_JS, [0, slices - 1])
             page.wait_for_selector("[data-testid=viewport][data-prefetched='1']", timeout=120_000)

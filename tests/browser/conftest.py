@@ -93,7 +93,8 @@ def open_session(browser, live_server):
 
 def import_phantom_patient(folder: Path, *, visits: int, slices: int, seed: int = 11):
     """One phantom patient with `visits` visits; returns [(series, truth_labels, truth_lung), ...] by date."""
-    from ildplatform import phantoms, services
+    from ildplatform import services
+    from ildplatform.demo import phantoms
     from ildplatform.dicom_import import read_sources
     from ildplatform.models import Series, Visit
 

@@ -69,7 +69,7 @@ def test_reader_2_pages_and_responses_hold_nothing_of_reader_1_before_submitting
     page.get_by_test_id(f"open-{r2.pk}").click()
     wait_viewer(page)
     for z in range(series.slice_count):
-        go_to_slice(page, z)
+        go_to_slice(page, z, showing="mask")
     page.wait_for_timeout(300)
     page.screenshot(path=str(artifacts / "blinding-reader2-workspace.png"))
     # Pages reader 2 might try: adjudication, the plain viewer (consensus overlay), the patient page.

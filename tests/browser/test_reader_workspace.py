@@ -10,7 +10,24 @@ from ildplatform import labelmaps, services
 from tests.review_fixtures import wait_for_series_jobs
 
 from .conftest import import_phantom_patient
-from .helpers import go_to_slice, latest_labels, stroke, versions, wait_saved, wait_viewer
+from .helpers import (
+    api_get,
+    bounding_box,
+    centre_of,
+    centre_on_screen,
+    go_to_slice,
+    image_box,
+    label_colour,
+    mask_versions,
+    on_screen,
+    overlay_pixels,
+    painted,
+    saved_mask,
+    stroke,
+    viewport_screenshot,
+    wait_saved,
+    wait_viewer,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -29,11 +46,15 @@ def reading(tmp_path):
     return review.readings.get(role="reader_1")
 
 
+def assert_same_span(shown, expected, tolerance: float = 2.0) -> None:
+    assert np.allclose(shown, expected, atol=tolerance), f"shown at {shown}, expected at {expected}"
+
+
 def test_conflicting_save_shows_a_message_and_keeps_the_readers_strokes(reading, open_session, live_server, artifacts):
     page = open_session("r1", PASSWORD)
     page.goto(f"{live_server.url}/read/{reading.pk}/")
     wait_viewer(page)
-    go_to_slice(page, 2)
+    go_to_slice(page, 2, showing="mask")
     # Meanwhile the same slice is saved elsewhere (another tab): the page still holds version 0.
     elsewhere = np.zeros((reading.review.series.rows, reading.review.series.columns), dtype=np.uint8)
     elsewhere[10:20, 10:20] = 2
@@ -43,17 +64,23 @@ def test_conflicting_save_shows_a_message_and_keeps_the_readers_strokes(reading,
     conflict = page.get_by_test_id("conflict")
     conflict.wait_for(state="visible")
     assert "changed elsewhere" in conflict.inner_text()
-    painted_on_page = page.evaluate("() => ildViewer.masks.slices.get(2).labels.reduce((n, v) => n + (v === 1), 0)")
-    assert painted_on_page > 100, "the reader's strokes are kept on screen"
-    assert versions(reading, 2) == 1 and (latest_labels(reading, 2) == elsewhere).all()
+    assert page.get_by_test_id("save-status").get_attribute("data-state") == "dirty"
+    # The reader's strokes stay on screen (reticulation's colour), the other version is not shown.
+    overlay = overlay_pixels(page)
+    strokes_on_screen = painted(overlay, label_colour(page, "patterns", 1))
+    assert strokes_on_screen.sum() > 100, "the reader's strokes are kept on screen"
+    assert not painted(overlay, label_colour(page, "patterns", 2)).any(), "the server's newer version is not drawn"
+    assert mask_versions(page, reading.pk, 2) == 1 and (saved_mask(page, reading.pk, 2) == elsewhere).all()
     page.screenshot(path=str(artifacts / "reader-conflict.png"))
 
     page.get_by_test_id("keep-mine").click()
     wait_saved(page)
     assert conflict.is_hidden()
-    assert versions(reading, 2) == 2
-    saved = latest_labels(reading, 2)
-    assert (saved == 1).sum() == painted_on_page and not (saved == 2).any()
+    assert mask_versions(page, reading.pk, 2) == 2
+    saved = saved_mask(page, reading.pk, 2)
+    assert (saved == 1).sum() > 100 and not (saved == 2).any()
+    # What is stored is what was on screen: the same pixels, in the same place.
+    assert_same_span(bounding_box(strokes_on_screen), on_screen(page, bounding_box(saved == 1)))
 
 
 def test_windows_and_shortcut_help_work_from_the_keyboard(reading, open_session, live_server):
@@ -83,6 +110,11 @@ def test_windows_and_shortcut_help_work_from_the_keyboard(reading, open_session,
     page.keyboard.press("]")
     page.keyboard.press("]")
     assert page.locator("output[for=brush-size]").inner_text() == "8 px"
+    # Pattern buttons and their shortcuts come from the server's label table.
+    for label in api_get(page, "labels/").json()["patterns"]:
+        page.keyboard.press(str(label["value"]))
+        pressed = page.get_by_test_id(f"label-{label['value']}")
+        assert pressed.get_attribute("aria-pressed") == "true" and label["name"] in pressed.inner_text()
 
 
 @pytest.mark.parametrize("render", ["gpu", "cpu"])
@@ -92,14 +124,29 @@ def test_both_rendering_paths_show_the_slice_and_the_mask_in_the_same_place(read
     page.goto(f"{live_server.url}/read/{reading.pk}/?render={render}")
     wait_viewer(page)
     page.wait_for_selector("[data-testid=viewport][data-first-render-ms]")
-    transform = page.evaluate("() => ildViewer.viewer.imageTransform()")
-    box = page.locator("[data-testid=viewport]").bounding_box()
-    # The 512-pixel image is fitted to the viewport's height and centred across its width.
-    assert transform["a"] == pytest.approx(box["height"] / 512, rel=0.02)
-    assert transform["e"] + 256 * transform["a"] == pytest.approx(box["width"] / 2, abs=2)
-    go_to_slice(page, 1)
+    go_to_slice(page, 1, showing="mask")
+    # The slice on screen: the 512-pixel image is fitted to the viewport and centred, black on either side;
+    # the lung window shows the air around the body as dark grey, so the image's edges can be read off.
+    left, top, scale = image_box(page)
+    frame = page.locator(".viewport-frame").bounding_box()
+    page.keyboard.press("o")  # masks off, to see the image alone
+    middle_row = viewport_screenshot(page)[int(frame["height"] // 2), :, 0].astype(float)
+    page.keyboard.press("o")
+    grey = np.median(middle_row[middle_row > 24])
+    covered = np.clip(middle_row / grey, 0, 1)  # an edge pixel half covered by the image reads half grey
+    image_columns = np.nonzero(covered > 0.1)[0]
+    image_left = image_columns.min() + 1 - covered[image_columns.min()]
+    image_right = image_columns.max() + covered[image_columns.max()]
+    assert_same_span((image_left, image_right), (left - frame["x"], left - frame["x"] + 512 * scale), tolerance=0.25)
+    assert scale == pytest.approx(frame["height"] / 512, rel=0.01)
+
     stroke(page, [(250, 250), (262, 250)])
     wait_saved(page)
-    saved = latest_labels(reading, 1)
+    saved = saved_mask(page, reading.pk, 1)
+    assert saved.any(), "the stroke was saved"
     rows, columns = np.nonzero(saved)
     assert abs(np.median(columns) - 256) <= 2 and abs(np.median(rows) - 250.5) <= 2
+    # ... and the overlay draws the stored pixels where the image shows them, to a fraction of a pixel.
+    shown = painted(overlay_pixels(page), label_colour(page, "patterns", 1))
+    assert_same_span(bounding_box(shown), on_screen(page, bounding_box(saved == 1)))
+    assert_same_span(centre_of(shown), centre_on_screen(page, saved == 1), tolerance=0.25)

@@ -11,14 +11,15 @@ import time
 import numpy as np
 import pytest
 
+from annotations import selectors as review_selectors
 from annotations import services as review_services
-from annotations.models import ConsensusDecision, Reading, Review
+from annotations.models import Reading, Review
 from ildplatform import labelmaps, selectors, services
 from inference.models import Involvement
 from tests.review_fixtures import wait_for_series_jobs
 
 from .conftest import import_phantom_patient
-from .helpers import go_to_slice, latest_labels, stroke, versions, wait_saved, wait_viewer
+from .helpers import api_get, go_to_slice, mask_versions, saved_mask, stroke, wait_saved, wait_viewer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
@@ -41,6 +42,26 @@ def lung_point(lung_slice: np.ndarray, side: str) -> tuple[int, int]:
     return int(np.median(columns[half])), int(np.median(rows[half]))
 
 
+def assert_consensus_is_what_was_decided(page, series, r1, r2, union_3, erased_at) -> None:
+    """The finalised consensus masks: reader 1 on slice 4, the union on slice 6, and on slice 3 the union
+    the edit started from, less what the eraser took."""
+    consensus = {}
+    for z in (3, 4, 6):
+        consensus[z] = labelmaps.decode_png(api_get(page, f"series/{series.pk}/consensus/slices/{z}/mask").body())
+    assert np.array_equal(consensus[4], saved_mask(page, r1.pk, 4))
+    first, second = saved_mask(page, r1.pk, 6), saved_mask(page, r2.pk, 6)
+    assert np.array_equal(consensus[6] > 0, (first > 0) | (second > 0))
+    # Slice 3: the eraser (radius 6) went along one row; outside its reach the edit is the union as it was.
+    column, row = erased_at
+    reach = np.zeros(union_3.shape, dtype=bool)
+    reach[row - 7 : row + 8, column - 19 : column + 20] = True
+    assert union_3[~reach].any(), "the union reaches beyond the erased band (else this proves nothing)"
+    assert np.array_equal(consensus[3][~reach], union_3[~reach]), "the edit started from the union"
+    kept = consensus[3] > 0
+    assert np.array_equal(consensus[3][kept], union_3[kept]), "the eraser changed no label, it only took some off"
+    assert ((union_3 > 0) & ~kept).any(), "the eraser took something off the union"
+
+
 def finish_review_by_services(series, truth, users) -> None:
     """A visit read, adjudicated and finalised through the services (the trend needs several visits)."""
     review = review_services.review_assign(series=series, reader_1=users["r1"], reader_2=users["r2"],
@@ -55,7 +76,7 @@ def finish_review_by_services(series, truth, users) -> None:
                                           user=reading.user)  # fmt: skip
         review_services.reading_submit(reading=reading, user=reading.user)
     wait_for_series_jobs(series)
-    for z in review_services.slices_needing_decision(review):
+    for z in review_selectors.slices_needing_decision(review):
         review_services.consensus_decide(review=review, z_index=z, decision="union", png=None, user=users["adj"])
     review_services.consensus_finalize(review=review, user=users["adj"])
     wait_for_series_jobs(series)
@@ -84,16 +105,16 @@ def read(page, live_server, reading: Reading, lung, artifacts, name, plan) -> No
     page.get_by_test_id(f"open-{reading.pk}").click()
     wait_viewer(page)
     for z, tool, label, side, undo in plan:
-        go_to_slice(page, z)
+        go_to_slice(page, z, showing="mask")
         page.keyboard.press({"brush": "b", "threshold": "t"}[tool])
         page.keyboard.press(str(label))
         column, row = lung_point(lung[z], side)
         stroke(page, [(column - 12, row - 6), (column, row), (column + 12, row + 6)])
         wait_saved(page)
         if undo:
-            wait_for(lambda z=z: versions(reading, z) == 1)  # the stroke is on the server ...
+            wait_for(lambda z=z: mask_versions(page, reading.pk, z) == 1)  # the stroke is on the server ...
             page.keyboard.press("Control+z")  # ... and undoing it saves the slice again
-            wait_for(lambda z=z: versions(reading, z) == 2)
+            wait_for(lambda z=z: mask_versions(page, reading.pk, z) == 2)
             wait_saved(page)
     page.screenshot(path=str(artifacts / f"{name}-workspace.png"))
 
@@ -122,9 +143,9 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
     page = open_session("r1", PASSWORD)
     plan = [(3, "brush", 1, "left", False), (4, "threshold", 2, "right", False), (5, "brush", 1, "left", True)]
     read(page, live_server, r1, lung, artifacts, "reader1", plan)
-    brushed = latest_labels(r1, 3)
-    assert brushed is not None and (brushed == 1).sum() > 100 and not (brushed == 2).any()
-    thresholded = latest_labels(r1, 4)
+    brushed = saved_mask(page, r1.pk, 3)
+    assert (brushed == 1).sum() > 100 and not (brushed == 2).any()
+    thresholded = saved_mask(page, r1.pk, 4)
     painted = thresholded == 2
     assert painted.sum() > 20
     # Only pixels inside the HU range were painted, and the stroke did cross pixels outside it.
@@ -133,7 +154,7 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
     swept = hu[4][row - 12 : row + 13, column - 18 : column + 19]
     assert ((swept < HU_LOW) | (swept > HU_HIGH)).any(), "the threshold stroke should meet out-of-range pixels"
     # Undo: slice 5 was saved painted, then saved again empty.
-    assert versions(r1, 5) == 2 and not latest_labels(r1, 5).any()
+    assert mask_versions(page, r1.pk, 5) == 2 and not saved_mask(page, r1.pk, 5).any()
 
     page.get_by_test_id("submit").click()
     page.get_by_test_id("confirm").click()
@@ -145,8 +166,8 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
     page2 = open_session("r2", PASSWORD)
     read(page2, live_server, r2, lung, artifacts, "reader2",
          [(3, "brush", 2, "left", False), (6, "threshold", 1, "right", False)])  # fmt: skip
-    assert (latest_labels(r2, 3) == 2).sum() > 100
-    assert (latest_labels(r2, 6) == 1).sum() > 20
+    assert (saved_mask(page2, r2.pk, 3) == 2).sum() > 100
+    assert (saved_mask(page2, r2.pk, 6) == 1).sum() > 20
     page2.get_by_test_id("submit").click()
     page2.get_by_test_id("confirm").click()
     page2.wait_for_selector("#app[data-state='submitted']")
@@ -159,19 +180,22 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
     wait_viewer(adjudicator)
     adjudicator.wait_for_selector("[data-testid=slice-list] li")
     adjudicator.keyboard.press("q")  # reader 1 overlay on as well
+    adjudicator.wait_for_selector("canvas.overlay[data-layers~='reader_1'][data-layers~='disagreement']")
     adjudicator.screenshot(path=str(artifacts / "adjudication.png"))
-    undecided = review_services.slices_needing_decision(review)
+    undecided = review_selectors.slices_needing_decision(review)
     assert undecided == [3, 4, 6]
     choices = {3: "edited", 4: "reader_1", 6: "union"}
+    erased = {}
     for z in undecided:
         adjudicator.locator(f"[data-testid=slice-list] button[data-z='{z}']").click()
         adjudicator.wait_for_selector(f"[data-testid=viewport][data-slice='{z}']")
         if choices[z] == "edited":
             adjudicator.keyboard.press("e")
-            adjudicator.wait_for_selector("[data-testid=edit-bar]:not([hidden])")
+            adjudicator.wait_for_selector(f"canvas.overlay[data-z='{z}'][data-layers~='edit']")
             adjudicator.keyboard.press("x")  # eraser over part of the union
             column, row = lung_point(lung[z], "left")
             stroke(adjudicator, [(column - 12, row), (column + 12, row)])
+            erased[z] = (column, row)
             adjudicator.get_by_test_id("save-edit").click()
         else:
             adjudicator.keyboard.press({"reader_1": "1", "union": "u"}[choices[z]])
@@ -180,8 +204,10 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
             "b => b.dataset.z == z && b.querySelector('.decided'))",
             arg=z,
         )
-    decided = dict(ConsensusDecision.objects.filter(review=review).values_list("slice__z_index", "decision"))
+    consensus_url = f"series/{series.pk}/consensus/"
+    decided = {d["z_index"]: d["decision"] for d in api_get(adjudicator, consensus_url).json()["decisions"]}
     assert decided == choices
+    union_3 = labelmaps.decode_png(api_get(adjudicator, f"{consensus_url}slices/3/proposal?decision=union").body())
     adjudicator.get_by_test_id("finalise").click()
     adjudicator.get_by_test_id("confirm").click()
     adjudicator.wait_for_function("() => document.querySelector('[data-testid=finalise-progress]').hidden === false")
@@ -193,6 +219,7 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
     review.refresh_from_db()
     assert review.finalized_at is not None
     assert Involvement.objects.filter(visit=series.visit, source="consensus").exists()
+    assert_consensus_is_what_was_decided(adjudicator, series, r1, r2, union_3, erased[3])
 
     # -- the clinician: the trend over three visits, then the first visit's images with the consensus
     clinician = open_session("clin", PASSWORD)
@@ -205,8 +232,7 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
     clinician.screenshot(path=str(artifacts / "patient-trend.png"), full_page=True)
     clinician.get_by_test_id(f"open-visit-{series.visit_id}").click()
     wait_viewer(clinician)
-    go_to_slice(clinician, 3)
-    clinician.wait_for_timeout(500)
+    go_to_slice(clinician, 3, showing="consensus")
     clinician.screenshot(path=str(artifacts / "clinician-viewer-consensus.png"))
 
     # -- jobs page: every job of the run, with its bar

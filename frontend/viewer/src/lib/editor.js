@@ -1,4 +1,4 @@
-// Painting on a SliceViewer: brush, eraser and HU-threshold brush on one slice's label map, with
+// The painting tools on a SliceViewer: brush, eraser and HU-threshold brush on one slice's label map, with
 // undo/redo of whole strokes. The editor knows nothing of the server; `onEdited(z)` tells the owner.
 
 export const TOOLS = {
@@ -6,18 +6,17 @@ export const TOOLS = {
   threshold: 'HU-threshold brush',
   eraser: 'Eraser',
 };
-export const LABEL_NAMES = { 1: 'Reticulation', 2: 'GGO' };
 
 const UNDO_LIMIT = 100;
 
 export class LabelEditor {
-  constructor(viewer, { labelsFor, onEdited, enabled = true }) {
+  constructor(viewer, { labelsFor, onEdited, label, enabled = true }) {
     this.viewer = viewer;
     this.labelsFor = labelsFor;
     this.onEdited = onEdited;
     this.enabled = enabled;
     this.tool = 'brush';
-    this.label = 1;
+    this.label = label; // the value painted: one of the label table's patterns
     this.radius = 6;
     this.huRange = { low: -800, high: -200 };
     this.undoStack = [];
@@ -29,10 +28,7 @@ export class LabelEditor {
     element.addEventListener('pointermove', (event) => this.pointerMove(event));
     element.addEventListener('pointerup', (event) => this.pointerUp(event));
     element.addEventListener('pointercancel', (event) => this.pointerUp(event));
-    element.addEventListener('pointerleave', () => {
-      viewer.cursor = null;
-      viewer.drawOverlay();
-    });
+    element.addEventListener('pointerleave', () => viewer.setCursor(null));
   }
 
   on(listener) {
@@ -64,7 +60,7 @@ export class LabelEditor {
 
   pointerMove(event) {
     const box = this.viewer.element.getBoundingClientRect();
-    this.viewer.cursor = this.enabled ? { x: event.clientX - box.left, y: event.clientY - box.top, radius: this.radius } : null;
+    const cursor = this.enabled ? { x: event.clientX - box.left, y: event.clientY - box.top, radius: this.radius } : null;
     if (this.stroke) {
       const labels = this.labelsFor(this.stroke.z);
       const point = this.viewer.eventToPixel(event);
@@ -82,7 +78,7 @@ export class LabelEditor {
       }
       this.stroke.last = point;
     }
-    this.viewer.drawOverlay();
+    this.viewer.setCursor(cursor);
   }
 
   pointerUp(event) {

@@ -1,4 +1,4 @@
-// Shared page pieces: the keyboard help dialog, a confirmation dialog, shortcut dispatch.
+// Shared page pieces: the keyboard help dialog, a confirmation dialog, buttons, starting a page.
 import { el } from './api.js';
 
 export function isTyping(event) {
@@ -46,4 +46,13 @@ export function button(text, { key, onclick, testid, pressed, title } = {}) {
     text, key ? el('kbd', { text: key }) : null);
   if (pressed !== undefined) node.setAttribute('aria-pressed', String(pressed));
   return node;
+}
+
+export function runPage(main) {
+  // A page that cannot start (the label table or its data not reachable) says why instead of staying blank.
+  main().catch((error) => {
+    console.error(error);
+    const app = document.getElementById('app');
+    app?.append(el('p', { class: 'error', role: 'alert' }, `This page could not start: ${error.message}`));
+  });
 }

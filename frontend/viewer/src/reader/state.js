@@ -1,8 +1,9 @@
-// The reader's own masks, per slice, kept in step with the versioned mask API: each edited slice is
-// saved (debounced) with If-Match; a 409 keeps the user's labels and waits for the user's choice.
+// The reader's state: their own masks, per slice, as loaded, edited (dirty), being saved, or in
+// conflict, kept in step with the versioned mask API. Each edited slice is saved (debounced) with
+// If-Match; a 409 keeps the user's labels and waits for the user's choice.
 
-import { request, ApiError } from './api.js';
-import { decodeLabelPng, encodeLabelPng } from './png.js';
+import { request, ApiError } from '../lib/api.js';
+import { decodeLabelPng, encodeLabelPng } from '../lib/labelmaps.js';
 
 const SAVE_DELAY_MS = 400;
 
@@ -14,6 +15,7 @@ export class ReadingMasks {
     this.onChange = onChange;
     this.slices = new Map(); // z -> {labels, version, dirty, saving, conflict, error}
     this.loading = new Map();
+    this.loadErrors = new Map(); // z -> why the slice's mask could not be read
     this.timers = new Map();
   }
 
@@ -31,27 +33,34 @@ export class ReadingMasks {
   async load(z, { force = false } = {}) {
     if (!force && this.slices.has(z)) return this.slices.get(z);
     if (!force && this.loading.has(z)) return this.loading.get(z);
-    const promise = (async () => {
-      const response = await request(this.url(z));
-      const version = Number((response.headers.get('ETag') || '"0"').replace(/\D/g, '') || 0);
-      const labels = await decodeLabelPng(await response.blob(), this.columns, this.rows);
-      const existing = this.slices.get(z);
-      if (existing && !force) return existing;
-      if (existing) {
-        existing.labels.set(labels);
-        Object.assign(existing, { version, dirty: false, conflict: null, error: null });
-      } else {
-        this.slices.set(z, { labels, version, dirty: false, saving: false, conflict: null, error: null });
-      }
-      this.changed(z);
-      return this.slices.get(z);
-    })();
+    const promise = this.fetch(z, force);
     this.loading.set(z, promise);
     try {
       return await promise;
+    } catch (error) {
+      this.loadErrors.set(z, error.message);
+      this.changed(z);
+      return null;
     } finally {
       if (this.loading.get(z) === promise) this.loading.delete(z);
     }
+  }
+
+  async fetch(z, force) {
+    const response = await request(this.url(z));
+    const version = Number((response.headers.get('ETag') || '"0"').replace(/\D/g, '') || 0);
+    const labels = await decodeLabelPng(await response.blob(), this.columns, this.rows);
+    const existing = this.slices.get(z);
+    if (existing && !force) return existing;
+    if (existing) {
+      existing.labels.set(labels);
+      Object.assign(existing, { version, dirty: false, conflict: null, error: null });
+    } else {
+      this.slices.set(z, { labels, version, dirty: false, saving: false, conflict: null, error: null });
+    }
+    this.loadErrors.delete(z);
+    this.changed(z);
+    return this.slices.get(z);
   }
 
   edited(z) {
@@ -70,7 +79,7 @@ export class ReadingMasks {
     entry.dirty = false;
     this.changed(z);
     try {
-      const body = await encodeLabelPng(entry.labels, this.columns, this.rows);
+      const body = encodeLabelPng(entry.labels, this.columns, this.rows);
       const response = await request(this.url(z), {
         method: 'PUT', body, headers: { 'Content-Type': 'image/png', 'If-Match': `"${entry.version}"` },
       });
@@ -123,7 +132,8 @@ export class ReadingMasks {
       if (entry.conflict) conflicts.push(z);
       if (entry.error) errors.push({ z, message: entry.error });
     }
-    return { dirty, saving, conflicts, errors };
+    const unreadable = [...this.loadErrors].map(([z, message]) => ({ z, message }));
+    return { dirty, saving, conflicts, errors, unreadable };
   }
 
   changed(z) {

@@ -1,0 +1,59 @@
+// Cornerstone3D, set up once per page: the core (GPU or CPU rendering), the DICOM loader's web workers,
+// and the mouse tools that move the image (the left button is ours, for painting).
+import { init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
+import {
+  Enums as ToolEnums,
+  PanTool,
+  ToolGroupManager,
+  WindowLevelTool,
+  ZoomTool,
+  addTool,
+  init as toolsInit,
+} from '@cornerstonejs/tools';
+import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+
+let initialised = null;
+
+export function softwareWebGL() {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl2');
+    if (!gl) return true;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+    return /swiftshader|llvmpipe|software/i.test(String(renderer));
+  } catch {
+    return true;
+  }
+}
+
+export function initCornerstone() {
+  if (!initialised) {
+    initialised = (async () => {
+      coreInit();
+      const wanted = new URLSearchParams(location.search).get('render');
+      if (wanted === 'cpu' || (wanted !== 'gpu' && softwareWebGL())) {
+        // Our label maps are on our own 2D canvas, so Cornerstone's CPU path shows everything we need;
+        // it is faster than a software-emulated GPU (SwiftShader, llvmpipe).
+        setUseCPURendering(true);
+      }
+      dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)) });
+      toolsInit();
+      for (const tool of [PanTool, ZoomTool, WindowLevelTool]) addTool(tool);
+    })();
+  }
+  return initialised;
+}
+
+export function bindMouseTools(viewportId, engineId) {
+  // Middle drag pans, right drag zooms, Shift+left drag sets a custom window.
+  const { MouseBindings, KeyboardBindings } = ToolEnums;
+  const tools = ToolGroupManager.createToolGroup(`tools-${viewportId}`);
+  for (const tool of [PanTool, ZoomTool, WindowLevelTool]) tools.addTool(tool.toolName);
+  tools.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+  tools.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
+  tools.setToolActive(WindowLevelTool.toolName, {
+    bindings: [{ mouseButton: MouseBindings.Primary, modifierKey: KeyboardBindings.Shift }],
+  });
+  tools.addViewport(viewportId, engineId);
+  return tools;
+}

@@ -1,0 +1,40 @@
+// A cache of read-only label maps fetched as PNG per slice (lung mask, consensus, predictions, another
+// reading, disagreement maps). Missing slices (404) read as empty; a PNG that is not a label map of
+// this series is logged with its address and the reason, and shows as empty.
+import { decodeLabelPng } from './labelmaps.js';
+
+export class RemoteLabels {
+  constructor(urlFor, { rows, columns, onLoaded }) {
+    this.urlFor = urlFor;
+    this.rows = rows;
+    this.columns = columns;
+    this.onLoaded = onLoaded;
+    this.slices = new Map();
+    this.pending = new Map();
+  }
+
+  labelsFor(z) {
+    if (this.slices.has(z)) return this.slices.get(z);
+    this.load(z);
+    return null;
+  }
+
+  load(z) {
+    if (!this.pending.has(z)) this.pending.set(z, this.fetch(z));
+    return this.pending.get(z);
+  }
+
+  async fetch(z) {
+    const url = this.urlFor(z);
+    let labels = null;
+    try {
+      const response = await fetch(url, { credentials: 'same-origin' });
+      if (response.ok) labels = await decodeLabelPng(await response.blob(), this.columns, this.rows);
+    } catch (error) {
+      console.error(`${url}: ${error.message}`);
+    }
+    this.slices.set(z, labels);
+    if (this.onLoaded) this.onLoaded(z);
+    return labels;
+  }
+}

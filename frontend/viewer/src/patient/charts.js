@@ -1,0 +1,93 @@
+// Patient charts (SVG): involvement per visit and source with the inter-reader band, and lung function,
+// on one shared time axis.
+import { el } from '../lib/api.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const MODEL_COLOURS = ['#009E73', '#CC79A7', '#D55E00', '#0072B2'];
+const WIDTH = 360;
+const HEIGHT = 210;
+const MARGIN = { left: 38, right: 34, top: 10, bottom: 34 };
+
+export function sourceStyle(source, models) {
+  if (source === 'consensus') return { colour: '#000000', dash: '', width: 3, name: 'Consensus' };
+  if (source === 'reader_1') return { colour: '#B07000', dash: '5 3', width: 1.5, name: 'Reader 1' };
+  if (source === 'reader_2') return { colour: '#3A8FC4', dash: '2 3', width: 1.5, name: 'Reader 2' };
+  const index = models.indexOf(source);
+  return { colour: MODEL_COLOURS[index % MODEL_COLOURS.length], dash: '8 3 2 3', width: 2, name: `Model ${source.slice(6)}` };
+}
+
+export function svg(tag, attributes = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  node.append(...children);
+  return node;
+}
+
+function axes(visits, top, { ticks, format, label }) {
+  // The plot with its value grid and visit dates; returns {plot, x(date), y(value)}.
+  const times = visits.map((visit) => new Date(visit.date).getTime());
+  const [t0, t1] = [Math.min(...times), Math.max(...times)];
+  const x = (date) => MARGIN.left + (t1 === t0 ? 0.5 : (new Date(date).getTime() - t0) / (t1 - t0)) * (WIDTH - MARGIN.left - MARGIN.right);
+  const y = (value) => HEIGHT - MARGIN.bottom - (value / top) * (HEIGHT - MARGIN.top - MARGIN.bottom);
+  const plot = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label.text, 'data-testid': label.testid });
+  for (const value of ticks) {
+    plot.append(svg('line', { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y(value), y2: y(value), stroke: '#e1e4e8' }),
+      svg('text', { x: MARGIN.left - 4, y: y(value) + 4, 'text-anchor': 'end', 'font-size': 10 }, format(value)));
+  }
+  for (const visit of visits) {
+    plot.append(svg('text', { x: x(visit.date), y: HEIGHT - MARGIN.bottom + 14, 'text-anchor': 'middle', 'font-size': 10 }, visit.date));
+  }
+  return { plot, x, y };
+}
+
+function readerBand({ plot, x, y }, banded, metric) {
+  // Between reader 1 and reader 2 at every visit both read.
+  const style = { fill: '#9aa6b2', opacity: 0.35, 'data-testid': 'reader-band' };
+  if (banded.length === 1) {
+    const [[visit, a, b]] = banded;
+    plot.append(svg('rect', { x: x(visit.date) - 5, width: 10, y: y(Math.max(a[metric], b[metric])), height: Math.max(1, Math.abs(y(a[metric]) - y(b[metric]))), ...style }));
+    return;
+  }
+  const upper = banded.map(([visit, a, b]) => `${x(visit.date)},${y(Math.max(a[metric], b[metric]))}`);
+  const lower = banded.map(([visit, a, b]) => `${x(visit.date)},${y(Math.min(a[metric], b[metric]))}`).reverse();
+  plot.append(svg('polygon', { points: [...upper, ...lower].join(' '), ...style }));
+}
+
+function sourceLine({ plot, x, y }, points, { source, style, metric }) {
+  plot.append(svg('polyline', { points: points.map(([visit, row]) => `${x(visit.date)},${y(row[metric])}`).join(' '), fill: 'none', stroke: style.colour, 'stroke-width': style.width, 'stroke-dasharray': style.dash, 'data-source': source }));
+  for (const [visit, row] of points) {
+    plot.append(svg('circle', { cx: x(visit.date), cy: y(row[metric]), r: 3, fill: style.colour },
+      svg('title', {}, `${style.name}, ${visit.date}: ${row[metric].toFixed(2)} %`)));
+  }
+}
+
+export function involvementChart({ title, metric, visits, rows, sources, models }) {
+  const values = rows.map((row) => row[metric]).filter((value) => typeof value === 'number');
+  const top = Math.max(5, ...values) * 1.15;
+  const chart = axes(visits, top, { ticks: [0, 1, 2, 3, 4].map((i) => (top / 4) * i), format: (value) => value.toFixed(value < 10 ? 1 : 0), label: { text: `${title} (% of lung) per visit and source`, testid: `chart-${metric}` } });
+  for (const visit of visits) {
+    chart.plot.append(svg('text', { x: chart.x(visit.date), y: HEIGHT - MARGIN.bottom + 26, 'text-anchor': 'middle', 'font-size': 10, fill: '#57606a' }, visit.label || ''));
+  }
+  const at = (source, visit) => rows.find((row) => row.source === source && row.visit_id === visit.id && typeof row[metric] === 'number');
+  const banded = visits.map((visit) => [visit, at('reader_1', visit), at('reader_2', visit)]).filter(([, a, b]) => a && b);
+  if (banded.length) readerBand(chart, banded, metric);
+  for (const source of sources) {
+    const points = visits.map((visit) => [visit, at(source, visit)]).filter(([, row]) => row);
+    if (points.length) sourceLine(chart, points, { source, style: sourceStyle(source, models), metric });
+  }
+  return el('figure', { class: 'chart' }, el('h3', { text: `${title} (% of lung)` }), chart.plot);
+}
+
+export function lungFunctionChart(visits) {
+  // FVC and DLCO (% predicted) on the same time axis as the involvement charts.
+  const { plot, x, y } = axes(visits, 120, { ticks: [0, 30, 60, 90, 120], format: String, label: { text: 'FVC and DLCO, % predicted, per visit', testid: 'chart-pft' } });
+  for (const [field, colour, dash, name] of [['fvc_pct_pred', '#0072B2', '', 'FVC'], ['dlco_pct_pred', '#D55E00', '6 3', 'DLCO']]) {
+    const points = visits.filter((visit) => typeof visit[field] === 'number');
+    if (!points.length) continue;
+    plot.append(svg('polyline', { points: points.map((visit) => `${x(visit.date)},${y(visit[field])}`).join(' '), fill: 'none', stroke: colour, 'stroke-width': 2, 'stroke-dasharray': dash }));
+    for (const visit of points) plot.append(svg('circle', { cx: x(visit.date), cy: y(visit[field]), r: 3, fill: colour }, svg('title', {}, `${name}, ${visit.date}: ${visit[field]} %`)));
+    const last = points[points.length - 1];
+    plot.append(svg('text', { x: x(last.date) + 5, y: y(last[field]) + 4, 'font-size': 10, fill: colour }, name));
+  }
+  return el('figure', { class: 'chart' }, el('h3', { text: 'Lung function (% predicted)' }), plot);
+}
