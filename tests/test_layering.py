@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,25 @@ def test_the_import_check_sees_every_kind_of_import():
     )
     modules = [module.split(".")[0] for _, module in imported_modules(source)]
     assert modules == ["annotations", "inference", "annotations", "inference"]
+
+
+GLOBAL_ASSIGNMENT = re.compile(r"\b(window|globalThis)\s*(\.\s*\w+|\[[^\]]+\])\s*=(?!=)")
+
+
+def test_the_viewer_bundle_sets_no_globals_for_tests():
+    """Tests watch what a user sees (DOM, canvas) and what the server stored; the bundle exports nothing."""
+    sources = sorted((REPO_ROOT / "frontend" / "viewer" / "src").rglob("*.js"))
+    assert sources
+    assignments = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in sources
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if GLOBAL_ASSIGNMENT.search(line)
+    ]
+    assert assignments == []
+
+
+def test_the_global_check_sees_an_assignment():
+    assert GLOBAL_ASSIGNMENT.search("  window.ildViewer = { viewer };")
+    assert GLOBAL_ASSIGNMENT.search("globalThis['hook'] = x;")
+    assert not GLOBAL_ASSIGNMENT.search("if (window.devicePixelRatio === 2) {")
