@@ -22,7 +22,6 @@ from ildplatform.labels import GGO, MAX_PATTERN_LABEL, RETICULATION
 from ildplatform.models import Job, Series, Slice
 from ildplatform.permissions import has_role
 from ildplatform.roles import ADJUDICATOR, READER
-from inference import lungmask
 from inference import services as inference_services
 
 from . import agreement as agreement_math
@@ -191,7 +190,7 @@ def agreement_run(job: Job) -> None:
     first, second = (reading_labels_volume(r) for r in reader_readings(review))
     series = job.series
     lung = inference_services.series_lung_volume_or_compute(series, lambda fraction: job_progress(job, 0.3 * fraction))
-    region = lungmask.lung_region(lung, (first > 0) | (second > 0))
+    region = inference_services.series_lung_region(series, lung, (first > 0) | (second > 0))
     slices = list(job.series.slices.order_by("z_index"))
     with transaction.atomic():
         Agreement.objects.update_or_create(

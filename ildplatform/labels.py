@@ -18,7 +18,9 @@ ONLY_READER_1 = 1
 ONLY_READER_2 = 2
 BOTH_READERS = 3
 
-LUNG = 1  # lung mask PNGs: 1 inside the lungs
+# Lung mask values: the patient's right and left lung.
+RIGHT_LUNG = 1
+LEFT_LUNG = 2
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,10 @@ DISAGREEMENT_LABELS = (
     Label(ONLY_READER_2, "only_reader_2", "Only reader 2", "#0072B2"),
     Label(BOTH_READERS, "both_readers", "Both, different pattern", "#F0E442"),
 )
-LUNG_LABELS = (Label(LUNG, "lung", "Lung", "#009E73"),)
+LUNG_LABELS = (
+    Label(RIGHT_LUNG, "right_lung", "Right lung", "#009E73"),
+    Label(LEFT_LUNG, "left_lung", "Left lung", "#CC79A7"),
+)
 
 
 def label_table() -> dict[str, list[dict]]:

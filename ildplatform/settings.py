@@ -5,6 +5,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the embedded default writes (SQLite, media, Redis data) lives under one folder.
@@ -180,3 +181,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"pydicom": {"level": "ERROR"}},
 }
+
+# The lung method of new lung masks (`lung3d`, the 3-D pathology-inclusive default, or `mader2d`, the
+# paper's 2-D algorithm); a series can be recomputed with the other one.
+LUNG_METHOD = os.environ.get("LUNG_METHOD", "lung3d")
+if LUNG_METHOD not in ("lung3d", "mader2d"):
+    raise ImproperlyConfigured(f"LUNG_METHOD must be lung3d or mader2d, got {LUNG_METHOD!r}")
+# A series is flagged when more than this share of the dense lung tissue lies outside its lung masks.
+LUNG_QC_DENSE_MISSED_LIMIT = float(os.environ.get("LUNG_QC_DENSE_MISSED_LIMIT", "0.05"))

@@ -9,7 +9,7 @@ from ildplatform.permissions import IsPlatformAdmin
 from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
 
-from . import selectors, services
+from . import lungs, selectors, services
 from .models import Involvement, ModelVersion
 
 routes = ApiRoutes()
@@ -79,17 +79,39 @@ class SlicePredictionApi(SliceLabelMapApi):
 
 @routes.route("series/<int:series_id>/lung/", name="series-lung")
 class SeriesLungApi(APIView):
-    """Lung volume of the series' raw masks and the QC figure of dense lung they left out."""
+    """GET: the series' lungs (method, volumes, apex-to-base slices) and their QC figure.
+    POST (admins): recompute them, e.g. with the paper's `mader2d` to reproduce it."""
+
+    class InputSerializer(serializers.Serializer):
+        method = serializers.ChoiceField(choices=lungs.LUNG_METHODS)
 
     class OutputSerializer(serializers.Serializer):
         series_id = serializers.IntegerField()
+        method = serializers.CharField(allow_null=True, help_text="lung3d or mader2d; null before any mask")
         slices_masked = serializers.IntegerField()
         slice_count = serializers.IntegerField()
         complete = serializers.BooleanField()
         lung_volume_ml = serializers.FloatField()
+        right_lung_ml = serializers.FloatField()
+        left_lung_ml = serializers.FloatField()
+        lung_slices = serializers.ListField(
+            child=serializers.IntegerField(), allow_null=True, help_text="z index of the lowest and highest lung slice"
+        )
         dense_missed_ml = serializers.FloatField()
         dense_missed_fraction = serializers.FloatField(help_text="dense (-750..-100 HU) lung left out of the mask")
+        qc_flag = serializers.BooleanField(help_text="dense_missed_fraction above the deployment's limit")
+
+    def get_permissions(self):
+        return [IsPlatformAdmin()] if self.request.method == "POST" else super().get_permissions()
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, series_id: int):
         return Response(self.OutputSerializer(selectors.series_lung_summary(series_id=series_id)).data)
+
+    @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
+    def post(self, request, series_id: int):
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        job = services.lung_masks_schedule(series=series_get(series_id=series_id), user=request.user,
+                                           method=params.validated_data["method"])  # fmt: skip
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

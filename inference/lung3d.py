@@ -39,7 +39,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
-RIGHT_LUNG, LEFT_LUNG = 1, 2
+from ildplatform.labels import LEFT_LUNG, RIGHT_LUNG
 
 AIR_HU = -500.0  # below: air (aerated lung about -850, airway and bowel gas about -1000)
 DENSE_LUNG_MAX_HU = -100.0  # lung growth takes GGO, dense lung and pleural partial volume up to fat

@@ -48,9 +48,13 @@ class LungMask(models.Model):
     """The lung mask of one slice, tagged with the algorithm that made it, and its QC pixel counts."""
 
     slice = models.OneToOneField(Slice, on_delete=models.CASCADE, related_name="lung_mask")
-    algorithm = models.CharField(max_length=64)
-    mask_png = models.BinaryField(help_text="8-bit PNG, 1 inside the lungs")
+    # Masks stored before the method was recorded were all Mader's.
+    method = models.CharField(max_length=16, default="mader2d", help_text="lung3d or mader2d")
+    algorithm = models.CharField(max_length=160, help_text="the method with its parameters")
+    mask_png = models.BinaryField(help_text="8-bit PNG: 0 outside, 1 right lung, 2 left lung")
     lung_pixels = models.PositiveIntegerField()
+    right_pixels = models.PositiveIntegerField(default=0)
+    left_pixels = models.PositiveIntegerField(default=0)
     # Source-free QC: dense (-750..-100 HU) lung inside the mask, and enclosed by lung but left out.
     dense_inside_pixels = models.PositiveIntegerField(default=0)
     dense_missed_pixels = models.PositiveIntegerField(default=0)
@@ -93,7 +97,8 @@ class Involvement(models.Model):
     reticulation_ml = models.FloatField(null=True)
     ggo_ml = models.FloatField(null=True)
     abnormal_ml = models.FloatField()
-    qc_missed_fraction = models.FloatField(help_text="share of abnormal pixels the raw lung mask missed")
+    qc_missed_fraction = models.FloatField(help_text="share of abnormal pixels outside the stored lung mask")
+    lung_method = models.CharField(max_length=16, default="mader2d", help_text="the lung method of the region")
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:

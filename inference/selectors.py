@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 
 from ildplatform.exceptions import NotFound
@@ -45,22 +46,33 @@ def prediction_get(*, series_id: int, z_index: int, model_version_id: int) -> Pr
 
 
 def series_lung_summary(*, series_id: int) -> dict:
-    """Lung volume of the raw masks and the source-free QC figure (dense lung the mask left out)."""
+    """Lung volumes (left, right) of the stored masks, their method, the apex-to-base slice range and the
+    source-free QC figure: dense (-750..-100 HU) tissue enclosed by the lung but left out of it."""
     series = series_get(series_id=series_id)
-    totals = LungMask.objects.filter(slice__series=series).aggregate(
+    masks = LungMask.objects.filter(slice__series=series)
+    totals = masks.aggregate(
         slices=Count("id"),
         lung=Sum("lung_pixels"),
+        right=Sum("right_pixels"),
+        left=Sum("left_pixels"),
         inside=Sum("dense_inside_pixels"),
         missed=Sum("dense_missed_pixels"),
     )
     voxel_ml = series.pixel_spacing_row * series.pixel_spacing_column * series.slice_spacing / 1000.0
     missed, inside = totals["missed"] or 0, totals["inside"] or 0
+    with_lung = masks.filter(lung_pixels__gt=0).order_by("slice__z_index").values_list("slice__z_index", flat=True)
+    missed_fraction = missed / (missed + inside) if missed + inside else 0.0
     return {
         "series_id": series.pk,
+        "method": masks.values_list("method", flat=True).first(),
         "slices_masked": totals["slices"],
         "slice_count": series.slice_count,
         "complete": totals["slices"] == series.slice_count,
         "lung_volume_ml": (totals["lung"] or 0) * voxel_ml,
+        "right_lung_ml": (totals["right"] or 0) * voxel_ml,
+        "left_lung_ml": (totals["left"] or 0) * voxel_ml,
+        "lung_slices": [with_lung.first(), with_lung.last()] if with_lung.exists() else None,
         "dense_missed_ml": missed * voxel_ml,
-        "dense_missed_fraction": missed / (missed + inside) if missed + inside else 0.0,
+        "dense_missed_fraction": missed_fraction,
+        "qc_flag": missed_fraction > settings.LUNG_QC_DENSE_MISSED_LIMIT,
     }

@@ -10,25 +10,23 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError
+from ildplatform.involvement import involvement_in_region
 from ildplatform.jobs import job_create, job_progress, progress_chunks
 from ildplatform.labels import GGO, RETICULATION
 from ildplatform.models import Job, Series, Visit
 from ildplatform.selectors import series_hu_volume
 
-from . import lungmask, preprocessing
-from .involvement import involvement
+from . import lungmask, lungs, preprocessing
 from .models import Involvement, LungMask, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
-LUNG_ALGORITHM = (
-    f"mader-mm(threshold {lungmask.THRESHOLD_HU:g} HU, erode {lungmask.EROSION_MM} mm, close {lungmask.CLOSING_MM} mm)"
-)
 # The kinds of job this app runs (apps.py registers their runners with the core).
 LUNG_MASKS_JOB = "lung_masks"
 INFERENCE_JOB = "inference"
@@ -37,8 +35,11 @@ INFERENCE_JOB = "inference"
 # ---------------------------------------------------------------- lung masks
 
 
-def lung_masks_schedule(*, series: Series, user=None) -> Job:
-    return job_create(kind=LUNG_MASKS_JOB, series=series, user=user)
+def lung_masks_schedule(*, series: Series, user=None, method: str | None = None) -> Job:
+    """Compute (or recompute) the series' lung masks: by `method`, else the series' own, else the default."""
+    method = method or series_lung_method(series) or settings.LUNG_METHOD
+    lungs.method_with_parameters(method)  # refuses an unknown method before anything is queued
+    return job_create(kind=LUNG_MASKS_JOB, series=series, params={"method": method}, user=user)
 
 
 def _spacing(series: Series) -> tuple[float, float]:
@@ -46,29 +47,42 @@ def _spacing(series: Series) -> tuple[float, float]:
 
 
 def lung_masks_run(job: Job) -> None:
-    lung_masks_compute(job.series, lambda fraction: job_progress(job, fraction))
+    method = job.params.get("method") or settings.LUNG_METHOD
+    lung_masks_compute(job.series, lambda fraction: job_progress(job, fraction), method=method)
     involvement_refresh(series=job.series)
 
 
-def lung_masks_compute(series: Series, on_progress) -> None:
+def series_lung_method(series: Series) -> str | None:
+    """The method of the series' stored lung masks, None before there are any."""
+    return LungMask.objects.filter(slice__series=series).values_list("method", flat=True).first()
+
+
+def lung_masks_compute(series: Series, on_progress, method: str | None = None) -> None:
+    """Lung masks of every slice, with the QC counts of each (the first half of the progress computes)."""
+    method = method or series_lung_method(series) or settings.LUNG_METHOD
     volume = series_hu_volume(series)
+    labels = lungs.lung_labels(volume, _spacing(series), series.slice_spacing, method,
+                               on_progress=lambda fraction: on_progress(0.5 * fraction))  # fmt: skip
     slices = list(series.slices.order_by("z_index"))
     for chunk in progress_chunks(len(slices)):
         with transaction.atomic():
             for z in chunk:
-                slice_hu = np.asarray(volume[z])
-                mask = lungmask.lung_mask(slice_hu, _spacing(series))
+                slice_hu, lung = np.asarray(volume[z]), labels[z] > 0
                 LungMask.objects.update_or_create(
                     slice=slices[z],
                     defaults={
-                        "algorithm": LUNG_ALGORITHM,
-                        "mask_png": labelmaps.encode_png(mask.astype(np.uint8)),
-                        "lung_pixels": int(mask.sum()),
-                        "dense_inside_pixels": lungmask.dense_lung_pixels(slice_hu, mask),
-                        "dense_missed_pixels": int(lungmask.dense_pathology_candidates(slice_hu, mask).sum()),
+                        "method": method,
+                        "algorithm": lungs.method_with_parameters(method),
+                        "mask_png": labelmaps.encode_png(labels[z]),
+                        "lung_pixels": int(lung.sum()),
+                        "right_pixels": int((labels[z] == lungs.RIGHT_LUNG).sum()),
+                        "left_pixels": int((labels[z] == lungs.LEFT_LUNG).sum()),
+                        # QC: dense (-750..-100 HU) lung inside, and enclosed by the lung but left out.
+                        "dense_inside_pixels": lungmask.dense_lung_pixels(slice_hu, lung),
+                        "dense_missed_pixels": int(lungmask.dense_pathology_candidates(slice_hu, lung).sum()),
                     },
                 )
-        on_progress(chunk.stop / len(slices))
+        on_progress(0.5 + 0.5 * chunk.stop / len(slices))
 
 
 def series_lung_volume(series: Series) -> np.ndarray | None:
@@ -77,6 +91,24 @@ def series_lung_volume(series: Series) -> np.ndarray | None:
         return None
     shape = (series.rows, series.columns)
     return np.stack([labelmaps.decode_png(bytes(masks[z]), shape=shape) > 0 for z in range(series.slice_count)])
+
+
+def series_lung_volume_for_export(*, series: Series, method: str | None = None) -> np.ndarray:
+    """The series' lungs as bool (z, rows, columns): the stored masks when they are of `method` (or no
+    method is asked for); computed and stored first when there are none; computed without storing
+    when the stored ones are of another method."""
+    stored_method = series_lung_method(series)
+    if stored_method is None:
+        lung_masks_compute(series, lambda fraction: None, method=method)
+    elif method is not None and method != stored_method:
+        volume = series_hu_volume(series)
+        return lungs.lung_labels(volume, _spacing(series), series.slice_spacing, method) > 0
+    return series_lung_volume(series)
+
+
+def series_lung_region(series: Series, lung: np.ndarray, abnormal: np.ndarray) -> np.ndarray:
+    """The one lung region of the series for these marks (see `inference.lungs.lung_region_for`)."""
+    return lungs.lung_region_for(series_lung_method(series) or settings.LUNG_METHOD, lung, abnormal)
 
 
 def series_lung_volume_or_compute(series: Series, on_progress) -> np.ndarray:
@@ -144,9 +176,9 @@ def inference_run(job: Job) -> None:
     for chunk in progress_chunks(len(slices), multiple_of=runtime.BATCH_SIZE):
         hu = np.asarray(volume[chunk.start : chunk.stop])
         probability = runtime.predict_probability(model_version, hu)
-        patterns = preprocessing.postprocess(
-            probability, model_version.threshold, hu.shape[1:], lung[chunk.start : chunk.stop]
-        )
+        predicted = preprocessing.postprocess(probability, model_version.threshold, hu.shape[1:])
+        # Kept inside the one lung region the reader path uses, never clipped to a narrower mask first.
+        patterns = predicted & series_lung_region(series, lung[chunk.start : chunk.stop], predicted)
         with transaction.atomic():
             for offset, z in enumerate(chunk):
                 labels = patterns[offset].astype(np.uint8) * label
@@ -197,7 +229,9 @@ def involvement_store(
     if lung is None:
         return None
     abnormal = labels > 0
-    figures = involvement(labels, lung, _spacing(series), series.slice_spacing)
+    method = series_lung_method(series) or settings.LUNG_METHOD
+    region = lungs.lung_region_for(method, lung, abnormal)
+    figures = involvement_in_region(labels, region, _spacing(series), series.slice_spacing)
     row, _ = Involvement.objects.update_or_create(
         visit=series.visit,
         source=source,
@@ -205,6 +239,7 @@ def involvement_store(
             "series": series,
             **figures.as_dict(patterns_told_apart=patterns_told_apart),
             "qc_missed_fraction": lungmask.qc_missed_fraction(lung, abnormal),
+            "lung_method": method,
         },
     )
     return row

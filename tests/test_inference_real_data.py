@@ -25,7 +25,8 @@ def enclosed_by_lung(lung: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.django_db
-def test_ricord_reports_lung_volume_and_qc_and_keeps_the_dense_abnormality(shared_data):
+def test_ricord_reports_lung_volume_and_qc_and_keeps_the_dense_abnormality(shared_data, settings):
+    settings.LUNG_METHOD = "mader2d"  # the paper's 2-D mask, which drops dense pathology
     sources, _ = read_sources([shared_data / "ricord-1a-chest-series"], services.archive_limits())
     report = services.series_import(sources=sources)
     series = Series.objects.get(pk=report.series[0].series_id)

@@ -50,6 +50,7 @@ async function main() {
   const help = helpDialog(SHORTCUTS);
   panel.append(el('fieldset', {}, el('legend', { text: 'Overlays' }), switches.labels), windowControls(viewer),
     el('p', { class: 'legend' }, ...legendEntries(table.patterns)),
+    el('p', { class: 'legend', 'data-legend': 'lung' }, ...legendEntries(table.lung)),
     el('button', { type: 'button', onclick: () => help.showModal() }, 'Shortcuts ', el('kbd', { text: '?' })));
   bindPageKeys(viewer, {
     plain: (event) => {

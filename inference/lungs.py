@@ -1,0 +1,79 @@
+"""The lung methods of the platform and the one lung region every figure is computed in (no Django).
+
+- `lung3d` (the default): the 3-D, pathology-inclusive segmentation of `inference.lung3d`, left and
+  right labelled. Its region already holds the dense pathology, so it is used as it is: abnormal
+  marks outside it (on the table, in the chest wall) do not count in Eq. 1.
+- `mader2d`: the paper's 2-D algorithm (`inference.lungmask`), bit-identical to the paper's steps,
+  to reproduce the paper. Its raw mask drops dense pathology, so the abnormal components touching
+  it are added back (`lung_region`), as the platform always did for it.
+Lung label maps hold 0 outside, RIGHT_LUNG and LEFT_LUNG inside (Mader's regions are given the side
+of their centre: the patient's right is towards low columns in the standard axial orientation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ildplatform.labels import LEFT_LUNG, RIGHT_LUNG
+
+from . import lung3d, lungmask
+
+LUNG3D, MADER2D = "lung3d", "mader2d"
+LUNG_METHODS = (LUNG3D, MADER2D)
+
+
+def method_with_parameters(method: str) -> str:
+    """What a stored mask records about the method that made it."""
+    if method == LUNG3D:
+        return (
+            f"lung3d(air {lung3d.AIR_HU:g} HU, grid {lung3d.GRID_MM} mm, dense < {lung3d.DENSE_LUNG_MAX_HU:g} HU "
+            f"within {lung3d.PATHOLOGY_REACH_MM} mm, pleural closing {lung3d.PLEURAL_CLOSING_MM} mm)"
+        )
+    if method == MADER2D:
+        return (
+            f"mader2d(threshold {lungmask.THRESHOLD_HU:g} HU, erode {lungmask.EROSION_MM} mm, "
+            f"close {lungmask.CLOSING_MM} mm)"
+        )
+    raise ValueError(f"unknown lung method {method!r}; choose one of {', '.join(LUNG_METHODS)}")
+
+
+def sides_by_centre(lung: np.ndarray) -> np.ndarray:
+    """RIGHT_LUNG / LEFT_LUNG for each 2-D lung component by the side of the slice its centre lies on."""
+    labels = np.zeros(lung.shape, dtype=np.uint8)
+    components, count = ndi.label(lung)
+    if count:
+        centres = np.asarray(ndi.center_of_mass(lung, components, range(1, count + 1)))[:, 1]
+        sides = np.concatenate([[0], np.where(centres < lung.shape[1] / 2, RIGHT_LUNG, LEFT_LUNG)])
+        labels = sides[components].astype(np.uint8)
+    return labels
+
+
+def lung_labels(
+    volume_hu: np.ndarray,
+    pixel_spacing_mm: tuple[float, float],
+    slice_spacing_mm: float,
+    method: str,
+    on_progress: Callable[[float], None] = lambda fraction: None,
+) -> np.ndarray:
+    """The lungs of a (z, y, x) HU volume by `method`: uint8, 0, RIGHT_LUNG or LEFT_LUNG."""
+    method_with_parameters(method)  # refuses an unknown method
+    if method == LUNG3D:
+        labels = lung3d.lung_labels_3d(np.asarray(volume_hu), pixel_spacing_mm, slice_spacing_mm)
+        on_progress(1.0)
+        return labels
+    labels = np.zeros(np.shape(volume_hu), dtype=np.uint8)
+    for z in range(labels.shape[0]):
+        labels[z] = sides_by_centre(lungmask.lung_mask(np.asarray(volume_hu[z]), pixel_spacing_mm))
+        on_progress((z + 1) / labels.shape[0])
+    return labels
+
+
+def lung_region_for(method: str, lung: np.ndarray, abnormal: np.ndarray) -> np.ndarray:
+    """The region Eq. 1, the agreement and the model's predictions are computed in."""
+    lung = np.asarray(lung, dtype=bool)
+    if method == MADER2D:
+        return lungmask.lung_region(lung, abnormal)
+    return lung
