@@ -26,7 +26,7 @@ class InvolvementOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Involvement
         fields = ["visit_id", "visit_date", "visit_label", "series_id", "source", *INVOLVEMENT_FIELDS,
-                  "qc_missed_fraction"]  # fmt: skip
+                  "qc_missed_fraction", "lung_method"]  # fmt: skip
 
 
 @routes.route("series/<int:series_id>/inference/", name="series-inference")
