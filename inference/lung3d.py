@@ -76,10 +76,12 @@ def block_mean(volume_hu: np.ndarray, factor: int) -> np.ndarray:
     """Mean HU of factor x factor blocks in each slice (edges that do not fill a block are cropped)."""
     if factor == 1:
         return volume_hu.astype(np.float32)
-    z, rows, columns = volume_hu.shape
-    cropped = volume_hu[:, : rows - rows % factor, : columns - columns % factor]
-    blocks = cropped.reshape(z, rows // factor, factor, columns // factor, factor)
-    return blocks.mean(axis=(2, 4), dtype=np.float32)
+    rows, columns = volume_hu.shape[1] // factor, volume_hu.shape[2] // factor
+    total = np.zeros((volume_hu.shape[0], rows, columns), dtype=np.float32)
+    for row in range(factor):
+        for column in range(factor):
+            total += volume_hu[:, row : rows * factor : factor, column : columns * factor : factor]
+    return total / (factor * factor)
 
 
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
@@ -169,30 +171,52 @@ def lung_labels_of_regions(regions: np.ndarray, trachea: int, grid: Grid) -> lis
     ]
 
 
-def _lung_pieces(regions: np.ndarray, lung: np.ndarray, coarse_hu: np.ndarray, trachea: int) -> np.ndarray:
-    """Air regions joined to the lung through air, however small: lung cut into pieces by disease.
-
-    Not the trachea, and not gas below the carina (stomach, bowel: mean below GAS_HU; a lung piece
-    holds parenchyma, diseased lung even more so).
-    """
+def _lung_pieces(regions: np.ndarray, lung_labels: list[int], coarse_hu: np.ndarray, trachea: int) -> np.ndarray:
+    """The lung regions and every air region joined to them through air, however small: lung cut into
+    pieces by disease. Not the trachea, and not gas below the carina (stomach, bowel: mean below
+    GAS_HU; a lung piece holds parenchyma, diseased lung even more so)."""
     z_ranges = _z_ranges(regions)
     carina_z = z_ranges[trachea][0] if trachea else -1
     mean_hu = ndi.mean(coarse_hu, regions, index=np.arange(regions.max() + 1))
     excluded = {0, trachea, *(label for label, (low, high) in z_ranges.items()
                               if high < carina_z and mean_hu[label] < GAS_HU)}  # fmt: skip
-    joined = lung.copy()
-    while True:
-        touching = set(np.unique(regions[ndi.binary_dilation(joined) & ~joined]).tolist()) - excluded
-        if not touching:
-            return joined
-        joined |= np.isin(regions, sorted(touching))
-        excluded |= touching
+    neighbours = _touching_regions(regions)
+    joined, frontier = set(lung_labels), list(lung_labels)
+    while frontier:
+        for label in neighbours.get(frontier.pop(), ()):
+            if label not in joined and label not in excluded:
+                joined.add(label)
+                frontier.append(label)
+    return np.isin(regions, sorted(joined))
+
+
+def _touching_regions(regions: np.ndarray) -> dict[int, set[int]]:
+    """Which labelled regions touch which (face neighbours), from the volume shifted along each axis."""
+    pairs = []
+    for axis in range(regions.ndim):
+        lower = regions[tuple(slice(None, -1) if a == axis else slice(None) for a in range(regions.ndim))]
+        upper = regions[tuple(slice(1, None) if a == axis else slice(None) for a in range(regions.ndim))]
+        differ = (lower != upper) & (lower > 0) & (upper > 0)
+        pairs.append(np.stack([lower[differ], upper[differ]], axis=1))
+    neighbours: dict[int, set[int]] = {}
+    for first, second in np.unique(np.concatenate(pairs), axis=0).tolist():
+        neighbours.setdefault(first, set()).add(second)
+        neighbours.setdefault(second, set()).add(first)
+    return neighbours
 
 
 def split_left_right(lung: np.ndarray, grid: Grid) -> np.ndarray:
     """RIGHT_LUNG / LEFT_LUNG labels; a lung joined to the other is split where it is narrowest."""
+    components, count = ndi.label(lung)
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    if count >= 2:
+        first, second = np.argsort(sizes)[::-1][:2]
+        if sizes[second] >= 0.1 * sizes[first]:
+            # Apart already (the usual case): each component takes the side of the lung nearer its centre.
+            return _sides_of_components(components, count, first, second)
     depth = _distance_mm(lung, grid.spacing_mm)
-    for core_depth in (0.0, *CORE_DEPTH_MM):
+    for core_depth in CORE_DEPTH_MM:
         cores, count = ndi.label(depth > core_depth)
         if count >= 2:
             sizes = np.bincount(cores.ravel())
@@ -202,11 +226,20 @@ def split_left_right(lung: np.ndarray, grid: Grid) -> np.ndarray:
                 break
     else:
         return lung.astype(np.uint8) * RIGHT_LUNG  # one lung only (e.g. after pneumonectomy)
-    columns = {label: np.nonzero(cores == label)[2].mean() for label in (first, second)}
+    sides = _sides_of_components(cores, count, first, second)
+    return watershed(-depth, sides, mask=lung).astype(np.uint8)
+
+
+def _sides_of_components(components: np.ndarray, count: int, first: int, second: int) -> np.ndarray:
+    """The two lungs (`first`, `second`) by their centre's column: the patient's right at lower columns;
+    every other component goes to the lung whose centre column is nearer its own."""
+    centres = ndi.center_of_mass(components > 0, components, index=np.arange(1, count + 1))
+    columns = np.concatenate([[0.0], np.asarray(centres, dtype=float).reshape(-1, 3)[:, 2]])
     right, left = sorted((first, second), key=lambda label: columns[label])
-    markers = np.zeros(lung.shape, dtype=np.int32)
-    markers[cores == right], markers[cores == left] = RIGHT_LUNG, LEFT_LUNG
-    return watershed(-depth, markers, mask=lung).astype(np.uint8)
+    middle = (columns[right] + columns[left]) / 2
+    side_of = np.where(columns < middle, RIGHT_LUNG, LEFT_LUNG).astype(np.uint8)
+    side_of[0] = 0
+    return side_of[components]
 
 
 def _closing_per_slice(mask: np.ndarray, radius_mm: float, grid: Grid) -> np.ndarray:
@@ -235,12 +268,7 @@ def lung_labels_coarse(coarse_hu: np.ndarray, grid: Grid) -> np.ndarray:
     if not air.any():
         return np.zeros(coarse_hu.shape, dtype=np.uint8)
     # Work on the box around the air inside the body, with room for the pathology to grow.
-    margin = [int(np.ceil((PATHOLOGY_REACH_MM + PLEURAL_CLOSING_MM) / size)) for size in grid.spacing_mm]
-    margin[0] = 0  # no lung beyond the first and last slice
-    box = tuple(
-        slice(max(s.start - m, 0), min(s.stop + m, n))
-        for s, m, n in zip(ndi.find_objects(air.astype(np.uint8))[0], margin, air.shape, strict=True)
-    )
+    box = _padded_box(air, grid)
     labels = np.zeros(coarse_hu.shape, dtype=np.uint8)
     labels[box] = _lung_labels_in_box(coarse_hu[box], body[box], air[box], grid)
     return labels
@@ -253,12 +281,43 @@ def _lung_labels_in_box(coarse_hu: np.ndarray, body: np.ndarray, air: np.ndarray
         lung_labels = lung_labels_of_regions(regions, trachea, grid)
         if trachea and lung_labels:
             break  # the trachea stands apart from the lungs
-    lung = _lung_pieces(regions, np.isin(regions, lung_labels), coarse_hu, trachea)
-    sides = split_left_right(lung, grid)
-    other_air = air & ~lung
-    region = with_pathology(lung, coarse_hu, other_air, grid)
-    # Grown voxels go to the lung they grew from.
-    return watershed(np.zeros(region.shape, dtype=np.uint8), sides, mask=region).astype(np.uint8)
+    lung = _lung_pieces(regions, lung_labels, coarse_hu, trachea)
+    labels = np.zeros(lung.shape, dtype=np.uint8)
+    if not lung.any():
+        return labels
+    # The rest works on the box around the lungs, with room for the pathology to grow.
+    box = _padded_box(lung, grid)
+    sides = split_left_right(lung[box], grid)
+    region = with_pathology(lung[box], coarse_hu[box], air[box] & ~lung[box], grid)
+    labels[box] = _grown_sides(region, sides)
+    return labels
+
+
+def _padded_box(mask: np.ndarray, grid: Grid) -> tuple[slice, ...]:
+    """The mask's bounding box widened by the pathology's reach and the pleural closing."""
+    margin = [int(np.ceil((PATHOLOGY_REACH_MM + PLEURAL_CLOSING_MM) / size)) for size in grid.spacing_mm]
+    found = ndi.find_objects(mask.astype(np.uint8))[0]
+    return tuple(
+        slice(max(s.start - m, 0), min(s.stop + m, n)) for s, m, n in zip(found, margin, mask.shape, strict=True)
+    )
+
+
+def _grown_sides(region: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """Grown voxels go to the lung they grew from: by their connected piece of the region where it
+    holds one lung only, by a watershed from both lungs where the growth joined them."""
+    pieces, count = ndi.label(region)
+    right = np.bincount(pieces[sides == RIGHT_LUNG], minlength=count + 1) > 0
+    left = np.bincount(pieces[sides == LEFT_LUNG], minlength=count + 1) > 0
+    side_of = np.where(left & ~right, LEFT_LUNG, RIGHT_LUNG * (right & ~left)).astype(np.uint8)
+    labels = side_of[pieces]
+    joined = right & left
+    if joined.any():
+        both = np.isin(pieces, np.nonzero(joined)[0])
+        box = ndi.find_objects(both.astype(np.uint8))[0]
+        split = watershed(np.zeros(both[box].shape, dtype=np.uint8), np.where(both[box], sides[box], 0),
+                          mask=both[box])  # fmt: skip
+        labels[box][both[box]] = split[both[box]]
+    return labels
 
 
 def lung_labels_3d(volume_hu: np.ndarray, pixel_spacing_mm: tuple[float, float], slice_spacing_mm: float) -> np.ndarray:
@@ -276,23 +335,37 @@ def lung_labels_3d(volume_hu: np.ndarray, pixel_spacing_mm: tuple[float, float],
     coarse = lung_labels_coarse(coarse_hu, grid)
     if grid.factor == 1:
         return coarse
-    full = _upsampled(coarse, grid.factor, volume_hu.shape)
-    block_hu = _upsampled(coarse_hu, grid.factor, volume_hu.shape, fill=float(BONE_HU))
+    labels = np.zeros(volume_hu.shape, dtype=np.uint8)
+    found = ndi.find_objects(coarse > 0)
+    if not found:
+        return labels
+    # Only the box around the lungs (one block wider) is refined at full resolution.
+    factor = grid.factor
+    coarse_box = (found[0][0], *(slice(max(s.start - 1, 0), s.stop + 1) for s in found[0][1:]))
+    full_box = (coarse_box[0], *(slice(s.start * factor, min(s.stop * factor, n))
+                                 for s, n in zip(coarse_box[1:], volume_hu.shape[1:], strict=True)))  # fmt: skip
+    labels[full_box] = _border_settled(volume_hu[full_box], coarse[coarse_box], coarse_hu[coarse_box] < AIR_HU, factor)
+    return labels
+
+
+def _border_settled(volume_hu: np.ndarray, coarse: np.ndarray, mostly_air: np.ndarray, factor: int) -> np.ndarray:
+    shape = volume_hu.shape
+    full = _upsampled(coarse, factor, shape)
     lung = full > 0
-    in_plane = np.ones((1, 3, 3), dtype=bool)
-    border = lung & ~ndi.binary_erosion(lung, structure=in_plane, iterations=grid.factor)
-    chest_wall = border & (volume_hu >= DENSE_LUNG_MAX_HU) & (block_hu < AIR_HU)
-    near = ndi.binary_dilation(lung, structure=in_plane, iterations=grid.factor)
-    border_air = near & ~lung & (volume_hu < AIR_HU)
+    square = np.ones((1, 2 * factor + 1, 2 * factor + 1), dtype=bool)
+    border = lung & ~ndi.binary_erosion(lung, structure=square)
+    chest_wall = border & (volume_hu >= DENSE_LUNG_MAX_HU) & _upsampled(mostly_air, factor, shape)
+    border_air = ndi.binary_dilation(lung, structure=square) & ~lung & (volume_hu < AIR_HU)
     # Pixels that join take the label of the lung next to them.
-    neighbour = ndi.maximum_filter(full, size=(1, 2 * grid.factor + 1, 2 * grid.factor + 1))
+    neighbour = ndi.maximum_filter(full, footprint=square)
     labels = np.where(border_air, neighbour, full)
     labels[chest_wall] = 0
     return labels.astype(np.uint8)
 
 
-def _upsampled(coarse: np.ndarray, factor: int, shape: tuple[int, ...], fill: float = 0) -> np.ndarray:
-    full = np.full(shape, fill, dtype=coarse.dtype)
-    repeated = coarse.repeat(factor, axis=1).repeat(factor, axis=2)
+def _upsampled(coarse: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Each grid voxel as a factor x factor block, cut or padded (with 0) to `shape`."""
+    full = np.zeros(shape, dtype=coarse.dtype)
+    repeated = coarse.repeat(factor, axis=1).repeat(factor, axis=2)[:, : shape[1], : shape[2]]
     full[:, : repeated.shape[1], : repeated.shape[2]] = repeated
     return full
