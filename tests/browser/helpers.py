@@ -80,6 +80,15 @@ def api_get(page, path: str):
     return response
 
 
+def api_post(page, path: str, data: dict):
+    """POST JSON with the page's session, its CSRF token in the header as the viewer sends it."""
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
+    [token] = [cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken"]
+    response = page.request.post(f"{origin}/api/v1/{path}", data=data, headers={"X-CSRFToken": token})
+    assert response.ok, f"POST /api/v1/{path}: HTTP {response.status} {response.text()[:200]}"
+    return response
+
+
 def saved_mask(page, reading_id: int, z: int) -> np.ndarray:
     """The reading's current mask of slice z as the server serves it (all zeros before any save)."""
     return labelmaps.decode_png(api_get(page, f"readings/{reading_id}/slices/{z}/mask").body())

@@ -19,6 +19,12 @@ export class RemoteLabels {
     return null;
   }
 
+  clear() {
+    // Forget every slice (the server's label maps changed); they are fetched again when next drawn.
+    this.slices.clear();
+    this.pending.clear();
+  }
+
   load(z) {
     if (!this.pending.has(z)) this.pending.set(z, this.fetch(z));
     return this.pending.get(z);

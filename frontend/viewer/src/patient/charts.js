@@ -61,7 +61,24 @@ function sourceLine({ plot, x, y }, points, { source, style, metric }) {
   }
 }
 
-export function involvementChart({ title, metric, visits, rows, sources, models }) {
+export function methodChangeText({ from, to }) {
+  return `lung method: ${from} → ${to}`;
+}
+
+function methodMarker({ plot, x }, change) {
+  // A dashed vertical line between the two visits, labelled, with a tooltip: a method change is not disease change.
+  const at = (x(change.before.date) + x(change.after.date)) / 2;
+  const leftHalf = at < WIDTH / 2;
+  const marker = svg('g', { 'data-testid': 'lung-method-change', 'data-from': change.from, 'data-to': change.to },
+    svg('title', {}, `The lung mask changes from ${change.from} (${change.before.date}) to ${change.to} (${change.after.date}): `
+      + 'involvement before and after this line is measured on different lung regions, so a step here may not be disease change.'),
+    svg('line', { x1: at, x2: at, y1: MARGIN.top, y2: HEIGHT - MARGIN.bottom, stroke: '#1b1f24', 'stroke-width': 1.2, 'stroke-dasharray': '4 3' }),
+    svg('text', { x: at + (leftHalf ? 3 : -3), y: MARGIN.top + 9, 'text-anchor': leftHalf ? 'start' : 'end', 'font-size': 10,
+      fill: '#1b1f24', stroke: '#fff', 'stroke-width': 3, 'paint-order': 'stroke' }, methodChangeText(change)));
+  plot.append(marker);
+}
+
+export function involvementChart({ title, metric, visits, rows, sources, models, changes = [] }) {
   const values = rows.map((row) => row[metric]).filter((value) => typeof value === 'number');
   const top = Math.max(5, ...values) * 1.15;
   const chart = axes(visits, top, { ticks: [0, 1, 2, 3, 4].map((i) => (top / 4) * i), format: (value) => value.toFixed(value < 10 ? 1 : 0), label: { text: `${title} (% of lung) per visit and source`, testid: `chart-${metric}` } });
@@ -75,6 +92,7 @@ export function involvementChart({ title, metric, visits, rows, sources, models 
     const points = visits.map((visit) => [visit, at(source, visit)]).filter(([, row]) => row);
     if (points.length) sourceLine(chart, points, { source, style: sourceStyle(source, models), metric });
   }
+  for (const change of changes) methodMarker(chart, change);
   return el('figure', { class: 'chart' }, el('h3', { text: `${title} (% of lung)` }), chart.plot);
 }
 

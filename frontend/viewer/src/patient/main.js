@@ -1,8 +1,9 @@
-// Patient page: visits in date order, involvement trend per source with the inter-reader band, PFTs.
-import { appData, el, getJson } from '../lib/api.js';
-import { loadLabelTable } from '../lib/labels.js';
+// Patient page: visits in date order, involvement trend per source with the inter-reader band and the
+// changes of lung method marked, PFTs, and each visit's lung QC.
+import { appData, el } from '../lib/api.js';
 import { runPage } from '../lib/ui.js';
 import { involvementChart, lungFunctionChart } from './charts.js';
+import { loadPatient, methodChanges } from './state.js';
 import { allFigures, sourceLegend, visitTable } from './tables.js';
 
 function metrics(patterns) {
@@ -10,28 +11,20 @@ function metrics(patterns) {
   return [['total_pct', 'Total involvement'], ...patterns.map((label) => [`${label.key}_pct`, label.name])];
 }
 
-function rank(source) {
-  return { consensus: 0, reader_1: 2, reader_2: 3 }[source] ?? 1;
-}
-
 async function main() {
   const { app, data } = appData();
-  const patientId = Number(data.patient);
-  const [patient, rows, { patterns }] = await Promise.all([
-    getJson(`patients/${patientId}/`), getJson(`patients/${patientId}/involvement/`), loadLabelTable()]);
-  const visits = [...patient.visits].sort((a, b) => a.date.localeCompare(b.date));
-  const sources = [...new Set(rows.map((row) => row.source))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  const models = sources.filter((source) => source.startsWith('model:'));
+  const { visits, rows, patterns, sources, models, lungs } = await loadPatient(Number(data.patient));
+  const changes = methodChanges(visits, rows);
   const charts = el('div', { class: 'charts' },
-    metrics(patterns).map(([metric, title]) => involvementChart({ title, metric, visits, rows, sources, models })), lungFunctionChart(visits));
+    metrics(patterns).map(([metric, title]) => involvementChart({ title, metric, visits, rows, sources, models, changes })), lungFunctionChart(visits));
   document.getElementById('patient-status').textContent = rows.length
     ? `${visits.length} visits, involvement from ${sources.length} source(s).`
     : `${visits.length} visits; no involvement figures yet (they appear once a consensus is finalised or a model has run).`;
   app.append(
     el('div', { class: 'patient-grid' },
-      el('section', { 'aria-label': 'Involvement trend' }, sourceLegend(sources, models), charts),
-      el('section', { 'aria-label': 'Visits and lung function' }, visitTable(visits, rows, models),
-        el('p', { class: 'note', text: 'FVC and DLCO in % predicted; total involvement from the consensus where there is one.' }))),
+      el('section', { 'aria-label': 'Involvement trend' }, sourceLegend(sources, models, changes), charts),
+      el('section', { 'aria-label': 'Visits and lung function' }, visitTable(visits, rows, models, lungs),
+        el('p', { class: 'note', text: 'FVC and DLCO in % predicted; total involvement from the consensus where there is one. Lung method and dense lung left out of the mask (a QC figure) of each visit\'s series; ⚠ marks masks to check.' }))),
     allFigures(rows, models, patterns));
   app.dataset.ready = '1';
 }

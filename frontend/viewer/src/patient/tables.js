@@ -1,9 +1,20 @@
-// Patient tables: the visits with lung function, the best involvement figure and a link into the
-// images; all involvement figures; and the legend of the chart lines.
+// Patient tables: the visits with lung function, the best involvement figure, the lung QC and a link
+// into the images; all involvement figures with their lung method; and the legend of the chart lines.
 import { el } from '../lib/api.js';
+import { denseMissed, methodTag } from '../lib/lungs.js';
 import { sourceStyle, svg } from './charts.js';
+import { primarySeries } from './state.js';
 
-export function sourceLegend(sources, models) {
+function methodChangeLegend(changes) {
+  if (!changes.length) return null;
+  const icon = svg('svg', { width: 12, height: 16, 'aria-hidden': 'true' },
+    svg('line', { x1: 6, x2: 6, y1: 0, y2: 16, stroke: '#1b1f24', 'stroke-width': 1.5, 'stroke-dasharray': '4 3' }));
+  const what = changes.map(({ from, to }) => `${from} → ${to}`).join(', ');
+  return el('span', { 'data-testid': 'method-change-legend' }, icon,
+    `Lung method changes (${what}): figures either side are measured on different lung masks, a step there may not be disease change`);
+}
+
+export function sourceLegend(sources, models, changes = []) {
   const entries = sources.map((source) => {
     const style = sourceStyle(source, models);
     const icon = svg('svg', { width: 28, height: 10, 'aria-hidden': 'true' },
@@ -11,13 +22,21 @@ export function sourceLegend(sources, models) {
     return el('span', {}, icon, style.name);
   });
   return el('div', { class: 'chart-legend' }, ...entries,
-    el('span', {}, el('span', { class: 'swatch', style: 'background: #9aa6b2; opacity: .6' }), 'Between reader 1 and reader 2 (reader variability)'));
+    el('span', {}, el('span', { class: 'swatch', style: 'background: #9aa6b2; opacity: .6' }), 'Between reader 1 and reader 2 (reader variability)'),
+    methodChangeLegend(changes));
 }
 
-function visitRow(visit, rows, models) {
+function lungCell(lung) {
+  // The lung QC of the visit's series: its method, and the dense lung left out (flagged above the limit).
+  if (!lung || !lung.method) return el('td', { class: 'lung-qc', 'data-testid': 'visit-lung', text: '–' });
+  return el('td', { class: 'lung-qc', 'data-testid': 'visit-lung' }, methodTag(lung.method), lung.complete ? '' : ' (computing)',
+    el('br'), denseMissed(lung));
+}
+
+function visitRow(visit, rows, models, lung) {
   const of = (source) => rows.find((row) => row.visit_id === visit.id && row.source === source);
   const best = ['consensus', ...models, 'reader_1', 'reader_2'].map(of).find(Boolean);
-  const series = visit.series[0];
+  const series = primarySeries(visit);
   const overlay = of('consensus') ? 'consensus' : (models.find((model) => of(model)) || '');
   const link = series
     ? el('a', { href: `/series/${series.id}/${overlay ? `?overlay=${encodeURIComponent(overlay)}` : ''}`, 'data-testid': `open-visit-${visit.id}`, 'aria-label': `Open the images of ${visit.date}` }, 'Images')
@@ -25,23 +44,25 @@ function visitRow(visit, rows, models) {
   return el('tr', { 'data-visit': String(visit.id) },
     el('td', { text: visit.label || '' }), el('td', { text: visit.date }),
     el('td', { text: visit.fvc_pct_pred ?? '–' }), el('td', { text: visit.dlco_pct_pred ?? '–' }),
-    el('td', { text: best ? best.total_pct.toFixed(1) : '–', title: best ? `from ${sourceStyle(best.source, models).name}` : '' }),
-    el('td', {}, link));
+    el('td', { text: best ? best.total_pct.toFixed(1) : '–', title: best ? `from ${sourceStyle(best.source, models).name}, lung method ${best.lung_method}` : '' }),
+    lungCell(lung), el('td', {}, link));
 }
 
-export function visitTable(visits, rows, models) {
+export function visitTable(visits, rows, models, lungs) {
+  const headings = ['Visit', 'Date', 'FVC %', 'DLCO %', 'Total %'].map((h) => el('th', { scope: 'col', text: h }));
+  const lung = el('th', { scope: 'col', title: 'The lung method of the visit\'s series, and the dense lung (-750 to -100 HU) it left out' }, 'Lung mask');
   return el('table', { 'data-testid': 'visits' },
-    el('thead', {}, el('tr', {}, ['Visit', 'Date', 'FVC %', 'DLCO %', 'Total %', ''].map((h) => el('th', { scope: 'col', text: h })))),
-    el('tbody', {}, visits.map((visit) => visitRow(visit, rows, models))));
+    el('thead', {}, el('tr', {}, headings, lung, el('th', { scope: 'col' }))),
+    el('tbody', {}, visits.map((visit) => visitRow(visit, rows, models, lungs.get(visit.id)))));
 }
 
 export function allFigures(rows, models, patterns) {
   const percent = (value) => value?.toFixed(2) ?? '–';
   const figure = (row) => el('tr', {}, el('td', { text: row.visit_date }), el('td', { text: sourceStyle(row.source, models).name }),
     el('td', { text: row.total_pct.toFixed(2) }), patterns.map((label) => el('td', { text: percent(row[`${label.key}_pct`]) })),
-    el('td', { text: row.lung_volume_ml.toFixed(0) }));
-  const headings = ['Date', 'Source', 'Total %', ...patterns.map((label) => `${label.name} %`), 'Lung mL'];
+    el('td', { text: row.lung_volume_ml.toFixed(0) }), el('td', { 'data-testid': 'figure-lung-method' }, methodTag(row.lung_method)));
+  const headings = ['Date', 'Source', 'Total %', ...patterns.map((label) => `${label.name} %`), 'Lung mL', 'Lung method'];
   return el('details', {}, el('summary', { text: 'All involvement figures' }),
-    el('table', {}, el('thead', {}, el('tr', {}, headings.map((h) => el('th', { text: h })))),
+    el('table', { 'data-testid': 'all-figures' }, el('thead', {}, el('tr', {}, headings.map((h) => el('th', { text: h })))),
       el('tbody', {}, rows.map(figure))));
 }

@@ -1,4 +1,4 @@
-// Series viewer (read-only): the slices with consensus, model and lung-mask overlays to toggle.
+// Series viewer (read-only): the slices with consensus, model and lung-mask overlays to toggle, and the Lungs panel.
 import { appData, el } from '../lib/api.js';
 import { legendEntries, loadLabelTable } from '../lib/labels.js';
 import { RemoteLabels } from '../lib/remote-labels.js';
@@ -7,6 +7,7 @@ import { helpDialog, runPage } from '../lib/ui.js';
 import { SliceViewer } from '../lib/viewport.js';
 import { windowControls } from '../lib/windowing.js';
 import { availableOverlays } from './overlays.js';
+import { lungPanel } from './panels.js';
 
 const SHORTCUTS = [
   ['Wheel, ↑ ↓, PgUp PgDn, Home End', 'Previous / next slice'],
@@ -17,10 +18,12 @@ const SHORTCUTS = [
 ];
 
 function overlaySwitches(viewer, overlays, wanted) {
-  // One layer and one checkbox per overlay; returns toggle(index) for the number keys.
+  // One layer and one checkbox per overlay; returns toggle(index) for the number keys, and reload(name).
   const redraw = (z) => z === viewer.z && viewer.drawOverlay();
+  const sources = new Map();
   const inputs = overlays.map(({ name, url, labels, alpha = 0.45 }, index) => {
     const source = new RemoteLabels(url, { rows: viewer.rows, columns: viewer.columns, onLoaded: redraw });
+    sources.set(name, source);
     viewer.addLayer({ name, visible: name === wanted, labelsFor: (z) => source.labelsFor(z), labels, alpha });
     const input = el('input', { type: 'checkbox', id: `show-${index}`, checked: name === wanted, 'data-testid': `show-${name}` });
     input.addEventListener('change', () => viewer.setLayerVisible(name, input.checked));
@@ -32,7 +35,11 @@ function overlaySwitches(viewer, overlays, wanted) {
     inputs[index].checked = !inputs[index].checked;
     viewer.setLayerVisible(overlays[index].name, inputs[index].checked);
   };
-  return { labels, toggle };
+  const reload = (name) => {
+    sources.get(name)?.clear();
+    viewer.drawOverlay();
+  };
+  return { labels, toggle, reload };
 }
 
 async function main() {
@@ -48,9 +55,9 @@ async function main() {
   const wanted = data.overlay || (overlays[0].name === 'consensus' ? 'consensus' : '');
   const switches = overlaySwitches(viewer, overlays, wanted);
   const help = helpDialog(SHORTCUTS);
+  const lungs = lungPanel({ seriesId, lungLabels: table.lung, viewer, onRecomputed: () => switches.reload('lung') });
   panel.append(el('fieldset', {}, el('legend', { text: 'Overlays' }), switches.labels), windowControls(viewer),
-    el('p', { class: 'legend' }, ...legendEntries(table.patterns)),
-    el('p', { class: 'legend', 'data-legend': 'lung' }, ...legendEntries(table.lung)),
+    el('p', { class: 'legend' }, ...legendEntries(table.patterns)), lungs,
     el('button', { type: 'button', onclick: () => help.showModal() }, 'Shortcuts ', el('kbd', { text: '?' })));
   bindPageKeys(viewer, {
     plain: (event) => {

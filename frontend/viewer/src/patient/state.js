@@ -1,0 +1,50 @@
+// Patient state: the visits in date order, their involvement rows and sources, the lung summary of each
+// visit's series, and where the lung method of the figures changes from one visit to the next.
+import { getJson } from '../lib/api.js';
+import { loadLabelTable } from '../lib/labels.js';
+import { loadLungSummary } from '../lib/lungs.js';
+
+function rank(source) {
+  return { consensus: 0, reader_1: 2, reader_2: 3 }[source] ?? 1;
+}
+
+export function primarySeries(visit) {
+  // The series the server computes a visit's involvement on: the most slices, then the lowest id.
+  return [...visit.series].sort((a, b) => b.slice_count - a.slice_count || a.id - b.id)[0] || null;
+}
+
+async function lungSummaries(visits) {
+  // visit id -> the lung summary of its series (null without a series, or when it cannot be read).
+  const entries = await Promise.all(visits.map(async (visit) => {
+    const series = primarySeries(visit);
+    const summary = series ? await loadLungSummary(series.id).catch(() => null) : null;
+    return [visit.id, summary];
+  }));
+  return new Map(entries);
+}
+
+export async function loadPatient(patientId) {
+  const [patient, rows, { patterns }] = await Promise.all([
+    getJson(`patients/${patientId}/`), getJson(`patients/${patientId}/involvement/`), loadLabelTable()]);
+  const visits = [...patient.visits].sort((a, b) => a.date.localeCompare(b.date));
+  const sources = [...new Set(rows.map((row) => row.source))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const models = sources.filter((source) => source.startsWith('model:'));
+  return { visits, rows, patterns, sources, models, lungs: await lungSummaries(visits) };
+}
+
+export function rowsMethod(visit, rows) {
+  // The lung method of a visit's involvement figures: one name, 'a + b' where its rows differ, null without rows.
+  const methods = [...new Set(rows.filter((row) => row.visit_id === visit.id).map((row) => row.lung_method))].sort();
+  return methods.length ? methods.join(' + ') : null;
+}
+
+export function methodChanges(visits, rows) {
+  // [{before, after, from, to}]: consecutive visits with figures whose lung methods differ.
+  const withFigures = visits.map((visit) => [visit, rowsMethod(visit, rows)]).filter(([, method]) => method);
+  const changes = [];
+  for (let i = 1; i < withFigures.length; i += 1) {
+    const [[before, from], [after, to]] = [withFigures[i - 1], withFigures[i]];
+    if (from !== to) changes.push({ before, after, from, to });
+  }
+  return changes;
+}
