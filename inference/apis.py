@@ -63,7 +63,7 @@ class InvolvementListApi(APIView):
 
 @routes.route("series/<int:series_id>/slices/<int:z_index>/lung-mask", name="lung-mask")
 class SliceLungMaskApi(SliceLabelMapApi):
-    """The lung mask of one slice as an 8-bit PNG (1 inside the lungs)."""
+    """The lung mask of one slice as an 8-bit PNG (0 outside, 1 right lung, 2 left lung)."""
 
     def label_map_png(self, request, **where) -> bytes:
         return bytes(selectors.lung_mask_get(**where).mask_png)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ildplatform.involvement import Involvement, check_label_volume, involvement_in_region
+from ildplatform.involvement import Involvement, involvement_in_region
 from ildplatform.labels import BACKGROUND
 from inference.lungmask import lung_region
 
@@ -29,7 +29,6 @@ def involvement(
     mask (raw or already a lung region: forming the region is idempotent).
     """
     labels = np.asarray(labels)
-    lung = np.asarray(lung, dtype=bool)
-    check_label_volume(labels, lung)
-    region = lung_region(lung, labels != BACKGROUND)
+    # Shapes and label values are checked once, by lung_region and Eq. 1 themselves.
+    region = lung_region(np.asarray(lung, dtype=bool), labels != BACKGROUND)
     return involvement_in_region(labels, region, pixel_spacing_mm, slice_spacing_mm)

@@ -37,7 +37,7 @@ INFERENCE_JOB = "inference"
 
 def lung_masks_schedule(*, series: Series, user=None, method: str | None = None) -> Job:
     """Compute (or recompute) the series' lung masks: by `method`, else the series' own, else the default."""
-    method = method or series_lung_method(series) or settings.LUNG_METHOD
+    method = method or series_lung_method_in_use(series)
     lungs.method_with_parameters(method)  # refuses an unknown method before anything is queued
     return job_create(kind=LUNG_MASKS_JOB, series=series, params={"method": method}, user=user)
 
@@ -47,8 +47,8 @@ def _spacing(series: Series) -> tuple[float, float]:
 
 
 def lung_masks_run(job: Job) -> None:
-    method = job.params.get("method") or settings.LUNG_METHOD
-    lung_masks_compute(job.series, lambda fraction: job_progress(job, fraction), method=method)
+    # Jobs queued before the method was recorded carry none: the series' own method then.
+    lung_masks_compute(job.series, lambda fraction: job_progress(job, fraction), method=job.params.get("method"))
     involvement_refresh(series=job.series)
 
 
@@ -57,9 +57,14 @@ def series_lung_method(series: Series) -> str | None:
     return LungMask.objects.filter(slice__series=series).values_list("method", flat=True).first()
 
 
+def series_lung_method_in_use(series: Series) -> str:
+    """The method of the series' stored masks, or the deployment's default before there are any."""
+    return series_lung_method(series) or settings.LUNG_METHOD
+
+
 def lung_masks_compute(series: Series, on_progress, method: str | None = None) -> None:
     """Lung masks of every slice, with the QC counts of each (the first half of the progress computes)."""
-    method = method or series_lung_method(series) or settings.LUNG_METHOD
+    method = method or series_lung_method_in_use(series)
     volume = series_hu_volume(series)
     labels = lungs.lung_labels(volume, _spacing(series), series.slice_spacing, method,
                                on_progress=lambda fraction: on_progress(0.5 * fraction))  # fmt: skip
@@ -108,7 +113,7 @@ def series_lung_volume_for_export(*, series: Series, method: str | None = None) 
 
 def series_lung_region(series: Series, lung: np.ndarray, abnormal: np.ndarray) -> np.ndarray:
     """The one lung region of the series for these marks (see `inference.lungs.lung_region_for`)."""
-    return lungs.lung_region_for(series_lung_method(series) or settings.LUNG_METHOD, lung, abnormal)
+    return lungs.lung_region_for(series_lung_method_in_use(series), lung, abnormal)
 
 
 def series_lung_volume_or_compute(series: Series, on_progress) -> np.ndarray:
@@ -169,6 +174,7 @@ def inference_run(job: Job) -> None:
         raise DomainError(f"model version {job.params.get('model_version_id')} of this job no longer exists")
     # Masks not there yet: computed in this job first (the first 10 % of its progress).
     lung = series_lung_volume_or_compute(series, lambda fraction: job_progress(job, 0.1 * fraction))
+    method = series_lung_method_in_use(series)
     volume = series_hu_volume(series)
     slices = list(series.slices.order_by("z_index"))
     # A merged model says "abnormal" only: stored as 1, and its involvement leaves the split empty.
@@ -178,7 +184,7 @@ def inference_run(job: Job) -> None:
         probability = runtime.predict_probability(model_version, hu)
         predicted = preprocessing.postprocess(probability, model_version.threshold, hu.shape[1:])
         # Kept inside the one lung region the reader path uses, never clipped to a narrower mask first.
-        patterns = predicted & series_lung_region(series, lung[chunk.start : chunk.stop], predicted)
+        patterns = predicted & lungs.lung_region_for(method, lung[chunk.start : chunk.stop], predicted)
         with transaction.atomic():
             for offset, z in enumerate(chunk):
                 labels = patterns[offset].astype(np.uint8) * label
@@ -229,7 +235,7 @@ def involvement_store(
     if lung is None:
         return None
     abnormal = labels > 0
-    method = series_lung_method(series) or settings.LUNG_METHOD
+    method = series_lung_method_in_use(series)
     region = lungs.lung_region_for(method, lung, abnormal)
     figures = involvement_in_region(labels, region, _spacing(series), series.slice_spacing)
     row, _ = Involvement.objects.update_or_create(
