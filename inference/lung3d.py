@@ -16,13 +16,16 @@ The steps and why:
    at the narrowest places).
 3. Trachea: the region that holds the air in the most cranial slice nearest the body's middle, when
    that air is small in-plane (a tube). Where it is still joined to the lungs, deeper erosions are
-   tried. Its lowest slice is the carina's level.
+   tried. Its lowest slice is the carina's level. Small regions that continue it there are the main
+   bronchi.
 4. Lungs: large regions that reach above the carina (stomach and bowel gas never do); every other
    region joined to them through air joins them (lung cut into pieces by disease, however small),
-   except the trachea and pure gas below the carina.
-5. Left and right: the two largest lung regions by their centroid's column (the patient's left is
-   towards higher columns in the standard axial orientation); one joined region is split at its
-   narrowest place by deeper erosion.
+   except the trachea, the main bronchi and pure gas below the carina. The regions are told apart on
+   a grid REGION_FACTOR times coarser; each air voxel of the working grid takes its region's verdict,
+   and a piece cut off on the coarser grid joins where the working grid's air still joins it.
+5. Left and right: each lung region lies on the side of the midline (the trachea's column at the
+   carina) its centre is on, and each piece takes the side of the lung region it is joined to. Where
+   the lungs are one region, it is split at its narrowest place by deeper erosion.
 6. Pathology: holes up to MAX_LUNG_HOLE_CM2 are filled slice by slice (vessels, nodules; not the
    heart or the liver dome, which the lung surrounds on some slices), then the lung grows up to PATHOLOGY_REACH_MM into
    voxels below DENSE_LUNG_MAX_HU (GGO, dense lung, partial volume at the pleura) that belong to no
@@ -45,11 +48,14 @@ AIR_HU = -500.0  # below: air (aerated lung about -850, airway and bowel gas abo
 DENSE_LUNG_MAX_HU = -100.0  # lung growth takes GGO, dense lung and pleural partial volume up to fat
 BONE_HU = 300.0
 GRID_MM = 1.4  # in-plane size of the working grid
+REGION_FACTOR = 2  # the air regions are told apart on a grid this many times coarser in-plane
 CORE_DEPTH_MM = (4.0, 6.0, 8.0, 10.0)  # erosion depths tried until the trachea stands apart
 TRACHEA_MAX_AREA_CM2 = 8.0  # a tube of at most about 3 cm across where it enters the volume
 MIN_LUNG_ML = 100.0  # a lung region; smaller regions join a lung only through air
 GAS_HU = -900.0  # mean of a region of pure gas (bowel, stomach); lung parenchyma is denser
 PATHOLOGY_REACH_MM = 10.0
+MAIN_BRONCHI_ML = 10.0  # a main bronchus holds about 3 (right) to 6 mL (left)
+MAIN_BRONCHUS_MM = 50.0  # and ends within this distance of the carina
 MAX_LUNG_HOLE_CM2 = 12.0  # vessels, nodules and lesions inside the lung; the heart and the liver dome are larger
 PLEURAL_CLOSING_MM = 8.0
 
@@ -114,9 +120,10 @@ def _fill_small_holes_per_slice(mask: np.ndarray, max_area_cm2: float, grid: Gri
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
     labels, count = ndi.label(mask)
-    if count == 0:
-        return mask
-    sizes = np.bincount(labels.ravel())
+    if count <= 1:
+        return labels > 0
+    # Sizes counted on every 4th voxel along each axis: the body outweighs the rest by far.
+    sizes = np.bincount(labels[::4, ::4, ::4].ravel(), minlength=count + 1)
     sizes[0] = 0
     return labels == sizes.argmax()
 
@@ -171,23 +178,70 @@ def lung_labels_of_regions(regions: np.ndarray, trachea: int, grid: Grid) -> lis
     ]
 
 
-def _lung_pieces(regions: np.ndarray, lung_labels: list[int], coarse_hu: np.ndarray, trachea: int) -> np.ndarray:
+def _lung_pieces(
+    regions: np.ndarray, lung_labels: list[int], coarse_hu: np.ndarray, trachea: int, body: np.ndarray, grid: Grid
+) -> tuple[np.ndarray, np.ndarray]:
     """The lung regions and every air region joined to them through air, however small: lung cut into
-    pieces by disease. Not the trachea, and not gas below the carina (stomach, bowel: mean below
-    GAS_HU; a lung piece holds parenchyma, diseased lung even more so)."""
+    pieces by disease. Not the trachea and main bronchi, and not gas below the carina (stomach, bowel:
+    mean below GAS_HU; a lung piece holds parenchyma, diseased lung even more so).
+
+    Returns the side of each voxel (RIGHT_LUNG, LEFT_LUNG) where the regions tell the lungs apart:
+    a lung region lies on the side of the midline (the carina's column) its centre is on, and a piece
+    takes the side of the lung it is joined to. Where every lung region lies on one side (the lungs
+    are one region), the pieces are all RIGHT_LUNG and the caller splits them. Returns also the air
+    that is never lung (the trachea, main bronchi, gas below the carina).
+    """
     z_ranges = _z_ranges(regions)
     carina_z = z_ranges[trachea][0] if trachea else -1
-    mean_hu = ndi.mean(coarse_hu, regions, index=np.arange(regions.max() + 1))
-    excluded = {0, trachea, *(label for label, (low, high) in z_ranges.items()
-                              if high < carina_z and mean_hu[label] < GAS_HU)}  # fmt: skip
+    air = regions > 0
+    labelled, count = regions[air], int(regions.max()) + 1
+    sizes = np.maximum(np.bincount(labelled, minlength=count), 1)
+    mean_hu = np.bincount(labelled, weights=coarse_hu[air], minlength=count) / sizes
+    centre_columns = np.bincount(labelled, weights=np.nonzero(air)[2], minlength=count) / sizes
     neighbours = _touching_regions(regions)
-    joined, frontier = set(lung_labels), list(lung_labels)
+    gas = [label for label, (low, high) in z_ranges.items() if high < carina_z and mean_hu[label] < GAS_HU]
+    excluded = {0, trachea, *gas, *_main_bronchi(neighbours.get(trachea, ()), z_ranges, carina_z, sizes, grid)}
+    midline = _midline_column(regions, trachea, carina_z, body)
+    side_of = np.zeros(count, dtype=np.uint8)
+    for label in lung_labels:
+        side_of[label] = RIGHT_LUNG if centre_columns[label] < midline else LEFT_LUNG
+    if len(set(side_of[lung_labels].tolist())) < 2:
+        side_of[lung_labels] = RIGHT_LUNG
+    # Breadth first from the lungs: a piece takes the side of the lung region that reaches it first.
+    frontier = list(lung_labels)
     while frontier:
-        for label in neighbours.get(frontier.pop(), ()):
-            if label not in joined and label not in excluded:
-                joined.add(label)
-                frontier.append(label)
-    return np.isin(regions, sorted(joined))
+        reached = []
+        for label in frontier:
+            for neighbour in neighbours.get(label, ()):
+                if side_of[neighbour] == 0 and neighbour not in excluded:
+                    side_of[neighbour] = side_of[label]
+                    reached.append(neighbour)
+        frontier = reached
+    never_lung = np.zeros(count, dtype=bool)
+    never_lung[sorted(excluded - {0})] = True
+    return side_of[regions], never_lung[regions]
+
+
+def _main_bronchi(
+    beside_trachea: set[int], z_ranges: dict[int, tuple[int, int]], carina_z: int, sizes: np.ndarray, grid: Grid
+) -> list[int]:
+    """Regions that continue the trachea at the carina, as small as a main bronchus: the large airways
+    Hu et al. remove by region growing from the trachea."""
+    reach = MAIN_BRONCHUS_MM / grid.spacing_mm[0]
+    return [
+        label
+        for label in beside_trachea
+        if sizes[label] * grid.voxel_ml <= MAIN_BRONCHI_ML
+        and abs(z_ranges[label][0] - carina_z) <= reach
+        and abs(z_ranges[label][1] - carina_z) <= reach
+    ]
+
+
+def _midline_column(regions: np.ndarray, trachea: int, carina_z: int, body: np.ndarray) -> float:
+    """The column between the lungs: the trachea's at the carina, else the middle of the body."""
+    if trachea:
+        return float(np.nonzero(regions[carina_z] == trachea)[1].mean())
+    return float(np.nonzero(body.any(axis=0))[1].mean())
 
 
 def _touching_regions(regions: np.ndarray) -> dict[int, set[int]]:
@@ -243,10 +297,12 @@ def _sides_of_components(components: np.ndarray, count: int, first: int, second:
 
 
 def _closing_per_slice(mask: np.ndarray, radius_mm: float, grid: Grid) -> np.ndarray:
-    # An enormous z spacing keeps the distance transforms within each slice.
-    in_plane = (1e9, grid.spacing_mm[1], grid.spacing_mm[2])
-    dilated = _distance_mm(~mask, in_plane) <= radius_mm
-    return _distance_mm(dilated, in_plane) > radius_mm
+    in_plane = grid.spacing_mm[1:]
+    closed = np.zeros_like(mask)
+    for z in np.flatnonzero(mask.any(axis=(1, 2))):
+        dilated = edt.edt(~mask[z], anisotropy=in_plane, parallel=1) <= radius_mm
+        closed[z] = edt.edt(dilated, anisotropy=in_plane, parallel=1) > radius_mm
+    return closed
 
 
 def with_pathology(lung: np.ndarray, volume_hu: np.ndarray, other_air: np.ndarray, grid: Grid) -> np.ndarray:
@@ -262,35 +318,81 @@ def with_pathology(lung: np.ndarray, volume_hu: np.ndarray, other_air: np.ndarra
 
 
 def lung_labels_coarse(coarse_hu: np.ndarray, grid: Grid) -> np.ndarray:
-    """RIGHT_LUNG / LEFT_LUNG / 0 on the working grid."""
-    body = body_mask(coarse_hu)
-    air = (coarse_hu < AIR_HU) & body
-    if not air.any():
-        return np.zeros(coarse_hu.shape, dtype=np.uint8)
-    # Work on the box around the air inside the body, with room for the pathology to grow.
-    box = _padded_box(air, grid)
+    """RIGHT_LUNG / LEFT_LUNG / 0 on the working grid.
+
+    The air regions are told apart on a grid REGION_FACTOR times coarser (what is lung, trachea or gas,
+    and which side, is a matter of centimetres); each air voxel of the working grid takes the verdict
+    of the region voxel it lies in, and the pathology is grown on the working grid.
+    """
     labels = np.zeros(coarse_hu.shape, dtype=np.uint8)
-    labels[box] = _lung_labels_in_box(coarse_hu[box], body[box], air[box], grid)
-    return labels
-
-
-def _lung_labels_in_box(coarse_hu: np.ndarray, body: np.ndarray, air: np.ndarray, grid: Grid) -> np.ndarray:
-    for core_depth in CORE_DEPTH_MM:
-        regions = air_regions(air, grid, core_depth)
-        trachea = trachea_label(regions, body, grid)
-        lung_labels = lung_labels_of_regions(regions, trachea, grid)
-        if trachea and lung_labels:
-            break  # the trachea stands apart from the lungs
-    lung = _lung_pieces(regions, lung_labels, coarse_hu, trachea)
-    labels = np.zeros(lung.shape, dtype=np.uint8)
+    region_grid = Grid(
+        factor=grid.factor * REGION_FACTOR,
+        spacing_mm=(grid.spacing_mm[0], grid.spacing_mm[1] * REGION_FACTOR, grid.spacing_mm[2] * REGION_FACTOR),
+    )
+    found = lung_regions(block_mean(coarse_hu, REGION_FACTOR), region_grid)
+    air = coarse_hu < AIR_HU
+    sides = _upsampled(found.sides, REGION_FACTOR, coarse_hu.shape) * air
+    lung = sides > 0
     if not lung.any():
         return labels
     # The rest works on the box around the lungs, with room for the pathology to grow.
     box = _padded_box(lung, grid)
-    sides = split_left_right(lung[box], grid)
-    region = with_pathology(lung[box], coarse_hu[box], air[box] & ~lung[box], grid)
-    labels[box] = _grown_sides(region, sides)
+    sides, lung, air = sides[box], lung[box], air[box]
+    # Air at the edge of the trachea or the stomach, where the coarser grid saw tissue, is theirs too.
+    never_lung = _upsampled(ndi.binary_dilation(found.never_lung), REGION_FACTOR, coarse_hu.shape)[box] & air & ~lung
+    loose = _upsampled(found.loose, REGION_FACTOR, coarse_hu.shape)[box] & air & ~lung
+    # A piece the coarser grid cut off from the lung (a thin channel of air) joins it where the working
+    # grid's air still joins them.
+    components, _ = ndi.label(air & ~never_lung)
+    joined = loose & np.isin(components, np.unique(components[lung]))
+    lung |= joined
+    if not _two_lungs(sides):
+        sides = split_left_right(lung, grid)
+    region = with_pathology(lung, coarse_hu[box], never_lung | (loose & ~joined), grid)
+    labels[box] = _grown_sides(region, sides, grid)
     return labels
+
+
+@dataclass(frozen=True)
+class AirRegions:
+    """The air inside the body, told apart: the side of each lung voxel (RIGHT_LUNG, LEFT_LUNG, 0); the
+    air that is never lung (trachea, stomach and bowel gas below the carina); the air regions joined
+    to none of these (pieces that may join the lung through air too thin for this grid)."""
+
+    sides: np.ndarray
+    never_lung: np.ndarray
+    loose: np.ndarray
+
+
+def lung_regions(region_hu: np.ndarray, grid: Grid) -> AirRegions:
+    found = AirRegions(
+        sides=np.zeros(region_hu.shape, dtype=np.uint8),
+        never_lung=np.zeros(region_hu.shape, dtype=bool),
+        loose=np.zeros(region_hu.shape, dtype=bool),
+    )
+    body = body_mask(region_hu)
+    air = (region_hu < AIR_HU) & body
+    boxes = ndi.find_objects(air.astype(np.uint8))
+    if not boxes:
+        return found
+    box = boxes[0]
+    for core_depth in CORE_DEPTH_MM:
+        regions = air_regions(air[box], grid, core_depth)
+        trachea = trachea_label(regions, body[box], grid)
+        lung_labels = lung_labels_of_regions(regions, trachea, grid)
+        if trachea and lung_labels:
+            break  # the trachea stands apart from the lungs
+    sides, never_lung = _lung_pieces(regions, lung_labels, region_hu[box], trachea, body[box], grid)
+    found.sides[box] = sides
+    found.never_lung[box] = never_lung
+    found.loose[box] = (regions > 0) & (sides == 0) & ~never_lung
+    return found
+
+
+def _two_lungs(sides: np.ndarray) -> bool:
+    """Both lungs present, the smaller at least a tenth of the larger."""
+    right, left = np.count_nonzero(sides == RIGHT_LUNG), np.count_nonzero(sides == LEFT_LUNG)
+    return min(right, left) >= 0.1 * max(right, left)
 
 
 def _padded_box(mask: np.ndarray, grid: Grid) -> tuple[slice, ...]:
@@ -302,9 +404,9 @@ def _padded_box(mask: np.ndarray, grid: Grid) -> tuple[slice, ...]:
     )
 
 
-def _grown_sides(region: np.ndarray, sides: np.ndarray) -> np.ndarray:
+def _grown_sides(region: np.ndarray, sides: np.ndarray, grid: Grid) -> np.ndarray:
     """Grown voxels go to the lung they grew from: by their connected piece of the region where it
-    holds one lung only, by a watershed from both lungs where the growth joined them."""
+    holds one lung only, to the nearer lung where the growth joined them."""
     pieces, count = ndi.label(region)
     right = np.bincount(pieces[sides == RIGHT_LUNG], minlength=count + 1) > 0
     left = np.bincount(pieces[sides == LEFT_LUNG], minlength=count + 1) > 0
@@ -312,11 +414,15 @@ def _grown_sides(region: np.ndarray, sides: np.ndarray) -> np.ndarray:
     labels = side_of[pieces]
     joined = right & left
     if joined.any():
+        # Where the growth joined the lungs, a grown voxel goes to the lung nearest to it (measured
+        # on every other row and column: the side of a voxel is not a matter of a millimetre).
         both = np.isin(pieces, np.nonzero(joined)[0])
         box = ndi.find_objects(both.astype(np.uint8))[0]
-        split = watershed(np.zeros(both[box].shape, dtype=np.uint8), np.where(both[box], sides[box], 0),
-                          mask=both[box])  # fmt: skip
-        labels[box][both[box]] = split[both[box]]
+        sparse = sides[box][:, ::2, ::2]
+        spacing = (grid.spacing_mm[0], 2 * grid.spacing_mm[1], 2 * grid.spacing_mm[2])
+        nearer_right = _distance_mm(sparse != RIGHT_LUNG, spacing) <= _distance_mm(sparse != LEFT_LUNG, spacing)
+        nearest = _upsampled(np.where(nearer_right, RIGHT_LUNG, LEFT_LUNG).astype(np.uint8), 2, both[box].shape)
+        labels[box][both[box]] = nearest[both[box]]
     return labels
 
 
@@ -336,7 +442,7 @@ def lung_labels_3d(volume_hu: np.ndarray, pixel_spacing_mm: tuple[float, float],
     if grid.factor == 1:
         return coarse
     labels = np.zeros(volume_hu.shape, dtype=np.uint8)
-    found = ndi.find_objects(coarse > 0)
+    found = ndi.find_objects((coarse > 0).astype(np.uint8))
     if not found:
         return labels
     # Only the box around the lungs (one block wider) is refined at full resolution.
@@ -349,18 +455,19 @@ def lung_labels_3d(volume_hu: np.ndarray, pixel_spacing_mm: tuple[float, float],
 
 
 def _border_settled(volume_hu: np.ndarray, coarse: np.ndarray, mostly_air: np.ndarray, factor: int) -> np.ndarray:
+    # Border, ring and neighbour label are found on the grid: a pixel's square of radius `factor`
+    # covers exactly its own block and the eight around it, so the grid's 3 x 3 answers are the same.
     shape = volume_hu.shape
-    full = _upsampled(coarse, factor, shape)
-    lung = full > 0
-    square = np.ones((1, 2 * factor + 1, 2 * factor + 1), dtype=bool)
-    border = lung & ~ndi.binary_erosion(lung, structure=square)
-    chest_wall = border & (volume_hu >= DENSE_LUNG_MAX_HU) & _upsampled(mostly_air, factor, shape)
-    border_air = ndi.binary_dilation(lung, structure=square) & ~lung & (volume_hu < AIR_HU)
+    lung = coarse > 0
+    around = np.ones((1, 3, 3), dtype=bool)
+    border = _upsampled(lung & ~ndi.binary_erosion(lung, structure=around) & mostly_air, factor, shape)
+    ring = _upsampled(ndi.binary_dilation(lung, structure=around) & ~lung, factor, shape)
+    chest_wall = border & (volume_hu >= DENSE_LUNG_MAX_HU)
     # Pixels that join take the label of the lung next to them.
-    neighbour = ndi.maximum_filter(full, footprint=square)
-    labels = np.where(border_air, neighbour, full)
-    labels[chest_wall] = 0
-    return labels.astype(np.uint8)
+    neighbour = np.where(lung, coarse, ndi.maximum_filter(coarse, footprint=around))
+    labels = _upsampled(neighbour, factor, shape)
+    labels[(ring & (volume_hu >= AIR_HU)) | chest_wall] = 0
+    return labels
 
 
 def _upsampled(coarse: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -43,11 +43,18 @@ def method_with_parameters(method: str) -> str:
 def sides_by_centre(lung: np.ndarray) -> np.ndarray:
     """RIGHT_LUNG / LEFT_LUNG for each 2-D lung component by the side of the slice its centre lies on."""
     labels = np.zeros(lung.shape, dtype=np.uint8)
-    components, count = ndi.label(lung)
-    if count:
-        centres = np.asarray(ndi.center_of_mass(lung, components, range(1, count + 1)))[:, 1]
-        sides = np.concatenate([[0], np.where(centres < lung.shape[1] / 2, RIGHT_LUNG, LEFT_LUNG)])
-        labels = sides[components].astype(np.uint8)
+    rows, columns = np.flatnonzero(lung.any(axis=1)), np.flatnonzero(lung.any(axis=0))
+    if rows.size == 0:
+        return labels
+    # Only the box around the lung is labelled: most of a slice is not lung.
+    box = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+    components, count = ndi.label(lung[box])
+    sizes = np.maximum(np.bincount(components.ravel(), minlength=count + 1), 1)
+    column_sums = np.bincount(components.ravel(), weights=np.tile(np.arange(columns[0], columns[-1] + 1),
+                                                                   components.shape[0]), minlength=count + 1)  # fmt: skip
+    sides = np.where(column_sums / sizes < lung.shape[1] / 2, RIGHT_LUNG, LEFT_LUNG).astype(np.uint8)
+    sides[0] = 0
+    labels[box] = sides[components]
     return labels
 
 
