@@ -50,8 +50,8 @@ def sides_by_centre(lung: np.ndarray) -> np.ndarray:
     box = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
     components, count = ndi.label(lung[box])
     sizes = np.maximum(np.bincount(components.ravel(), minlength=count + 1), 1)
-    column_sums = np.bincount(components.ravel(), weights=np.tile(np.arange(columns[0], columns[-1] + 1),
-                                                                   components.shape[0]), minlength=count + 1)  # fmt: skip
+    column_of_pixel = np.tile(np.arange(columns[0], columns[-1] + 1), components.shape[0])
+    column_sums = np.bincount(components.ravel(), weights=column_of_pixel, minlength=count + 1)
     sides = np.where(column_sums / sizes < lung.shape[1] / 2, RIGHT_LUNG, LEFT_LUNG).astype(np.uint8)
     sides[0] = 0
     labels[box] = sides[components]
