@@ -189,3 +189,5 @@ if LUNG_METHOD not in ("lung3d", "mader2d"):
     raise ImproperlyConfigured(f"LUNG_METHOD must be lung3d or mader2d, got {LUNG_METHOD!r}")
 # A series is flagged when more than this share of the dense lung tissue lies outside its lung masks.
 LUNG_QC_DENSE_MISSED_LIMIT = float(os.environ.get("LUNG_QC_DENSE_MISSED_LIMIT", "0.05"))
+# ... or when more than this share of its lung volume is non-lung air (stomach, bowel gas, trachea).
+LUNG_QC_NON_LUNG_AIR_LIMIT = float(os.environ.get("LUNG_QC_NON_LUNG_AIR_LIMIT", "0.01"))

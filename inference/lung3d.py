@@ -128,7 +128,7 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == sizes.argmax()
 
 
-def _distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+def distance_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
     """Distance of every mask voxel to the nearest voxel outside it, in mm (0 outside the mask)."""
     # The `edt` package: the same values as scipy's distance_transform_edt, several times faster.
     return edt.edt(np.ascontiguousarray(mask), anisotropy=spacing_mm, parallel=0)
@@ -140,7 +140,7 @@ def body_mask(volume_hu: np.ndarray) -> np.ndarray:
 
 def air_regions(air: np.ndarray, grid: Grid, core_depth_mm: float) -> np.ndarray:
     """Label every air voxel with its region: watershed of the depth from cores deeper than core_depth_mm."""
-    depth = _distance_mm(air, grid.spacing_mm)
+    depth = distance_mm(air, grid.spacing_mm)
     markers, _ = ndi.label(depth > core_depth_mm)
     return watershed(-depth, markers, mask=air)
 
@@ -269,7 +269,7 @@ def split_left_right(lung: np.ndarray, grid: Grid) -> np.ndarray:
         if sizes[second] >= 0.1 * sizes[first]:
             # Apart already (the usual case): each component takes the side of the lung nearer its centre.
             return _sides_of_components(components, count, first, second)
-    depth = _distance_mm(lung, grid.spacing_mm)
+    depth = distance_mm(lung, grid.spacing_mm)
     for core_depth in CORE_DEPTH_MM:
         cores, count = ndi.label(depth > core_depth)
         if count >= 2:
@@ -308,7 +308,7 @@ def _closing_per_slice(mask: np.ndarray, radius_mm: float, grid: Grid) -> np.nda
 def with_pathology(lung: np.ndarray, volume_hu: np.ndarray, other_air: np.ndarray, grid: Grid) -> np.ndarray:
     """The lung with the dense tissue along it that the air threshold dropped."""
     filled = _fill_small_holes_per_slice(lung, MAX_LUNG_HOLE_CM2, grid)
-    reach = _distance_mm(~filled, grid.spacing_mm) <= PATHOLOGY_REACH_MM
+    reach = distance_mm(~filled, grid.spacing_mm) <= PATHOLOGY_REACH_MM
     candidates = (filled | (reach & (volume_hu < DENSE_LUNG_MAX_HU))) & ~other_air
     components, _ = ndi.label(candidates)
     touching = np.unique(components[filled])
@@ -331,7 +331,7 @@ def lung_labels_coarse(coarse_hu: np.ndarray, grid: Grid) -> np.ndarray:
     )
     found = lung_regions(block_mean(coarse_hu, REGION_FACTOR), region_grid)
     air = coarse_hu < AIR_HU
-    sides = _upsampled(found.sides, REGION_FACTOR, coarse_hu.shape) * air
+    sides = upsampled(found.sides, REGION_FACTOR, coarse_hu.shape) * air
     lung = sides > 0
     if not lung.any():
         return labels
@@ -339,8 +339,8 @@ def lung_labels_coarse(coarse_hu: np.ndarray, grid: Grid) -> np.ndarray:
     box = _padded_box(lung, grid)
     sides, lung, air = sides[box], lung[box], air[box]
     # Air at the edge of the trachea or the stomach, where the coarser grid saw tissue, is theirs too.
-    never_lung = _upsampled(ndi.binary_dilation(found.never_lung), REGION_FACTOR, coarse_hu.shape)[box] & air & ~lung
-    loose = _upsampled(found.loose, REGION_FACTOR, coarse_hu.shape)[box] & air & ~lung
+    never_lung = upsampled(ndi.binary_dilation(found.never_lung), REGION_FACTOR, coarse_hu.shape)[box] & air & ~lung
+    loose = upsampled(found.loose, REGION_FACTOR, coarse_hu.shape)[box] & air & ~lung
     # A piece the coarser grid cut off from the lung (a thin channel of air) joins it where the working
     # grid's air still joins them.
     components, _ = ndi.label(air & ~never_lung)
@@ -420,8 +420,8 @@ def _grown_sides(region: np.ndarray, sides: np.ndarray, grid: Grid) -> np.ndarra
         box = ndi.find_objects(both.astype(np.uint8))[0]
         sparse = sides[box][:, ::2, ::2]
         spacing = (grid.spacing_mm[0], 2 * grid.spacing_mm[1], 2 * grid.spacing_mm[2])
-        nearer_right = _distance_mm(sparse != RIGHT_LUNG, spacing) <= _distance_mm(sparse != LEFT_LUNG, spacing)
-        nearest = _upsampled(np.where(nearer_right, RIGHT_LUNG, LEFT_LUNG).astype(np.uint8), 2, both[box].shape)
+        nearer_right = distance_mm(sparse != RIGHT_LUNG, spacing) <= distance_mm(sparse != LEFT_LUNG, spacing)
+        nearest = upsampled(np.where(nearer_right, RIGHT_LUNG, LEFT_LUNG).astype(np.uint8), 2, both[box].shape)
         labels[box][both[box]] = nearest[both[box]]
     return labels
 
@@ -460,17 +460,17 @@ def _border_settled(volume_hu: np.ndarray, coarse: np.ndarray, mostly_air: np.nd
     shape = volume_hu.shape
     lung = coarse > 0
     around = np.ones((1, 3, 3), dtype=bool)
-    border = _upsampled(lung & ~ndi.binary_erosion(lung, structure=around) & mostly_air, factor, shape)
-    ring = _upsampled(ndi.binary_dilation(lung, structure=around) & ~lung, factor, shape)
+    border = upsampled(lung & ~ndi.binary_erosion(lung, structure=around) & mostly_air, factor, shape)
+    ring = upsampled(ndi.binary_dilation(lung, structure=around) & ~lung, factor, shape)
     chest_wall = border & (volume_hu >= DENSE_LUNG_MAX_HU)
     # Pixels that join take the label of the lung next to them.
     neighbour = np.where(lung, coarse, ndi.maximum_filter(coarse, footprint=around))
-    labels = _upsampled(neighbour, factor, shape)
+    labels = upsampled(neighbour, factor, shape)
     labels[(ring & (volume_hu >= AIR_HU)) | chest_wall] = 0
     return labels
 
 
-def _upsampled(coarse: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+def upsampled(coarse: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
     """Each grid voxel as a factor x factor block, cut or padded (with 0) to `shape`."""
     full = np.zeros(shape, dtype=coarse.dtype)
     repeated = coarse.repeat(factor, axis=1).repeat(factor, axis=2)[:, : shape[1], : shape[2]]

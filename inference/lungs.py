@@ -23,6 +23,8 @@ from . import lung3d, lungmask
 
 LUNG3D, MADER2D = "lung3d", "mader2d"
 LUNG_METHODS = (LUNG3D, MADER2D)
+GAS_POCKET_HU = -900.0  # pure gas (stomach, bowel, trachea); aerated lung is denser, about -850 HU
+GAS_POCKET_RADIUS_MM = 7.0  # a ball 14 mm across fits in a pocket; no bronchus past the main ones is as wide
 
 
 def method_with_parameters(method: str) -> str:
@@ -76,6 +78,31 @@ def lung_labels(
         labels[z] = sides_by_centre(lungmask.lung_mask(np.asarray(volume_hu[z]), pixel_spacing_mm))
         on_progress((z + 1) / labels.shape[0])
     return labels
+
+
+def gas_pockets(
+    volume_hu: np.ndarray, lung: np.ndarray, pixel_spacing_mm: tuple[float, float], slice_spacing_mm: float
+) -> np.ndarray:
+    """Non-lung air inside a lung region, whatever method drew it: pockets of pure gas (mean below
+    GAS_POCKET_HU on the working grid) that hold a ball GAS_POCKET_RADIUS_MM in radius, i.e. the
+    region's gas opened by that ball. Stomach and bowel gas and the trachea are such pockets; the
+    aerated lung and its bronchi are not (a large bulla is, and is worth a look too). Bool, full size."""
+    lung = np.asarray(lung, dtype=bool)
+    found = np.zeros(lung.shape, dtype=bool)
+    boxes = ndi.find_objects(lung.view(np.uint8))
+    if not boxes:
+        return found
+    box = boxes[0]
+    grid = lung3d.working_grid(pixel_spacing_mm, slice_spacing_mm)
+    coarse_lung = lung3d.block_mean(lung[box].view(np.uint8), grid.factor) >= 0.5
+    gas = (lung3d.block_mean(np.asarray(volume_hu)[box], grid.factor) < GAS_POCKET_HU) & coarse_lung
+    if not gas.any():
+        return found
+    cores = lung3d.distance_mm(gas, grid.spacing_mm) > GAS_POCKET_RADIUS_MM
+    if cores.any():
+        pocket = (lung3d.distance_mm(~cores, grid.spacing_mm) <= GAS_POCKET_RADIUS_MM) & gas
+        found[box] = lung3d.upsampled(pocket, grid.factor, lung[box].shape) & lung[box]
+    return found
 
 
 def lung_region_for(method: str, lung: np.ndarray, abnormal: np.ndarray) -> np.ndarray:

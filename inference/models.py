@@ -58,6 +58,9 @@ class LungMask(models.Model):
     # Source-free QC: dense (-750..-100 HU) lung inside the mask, and enclosed by lung but left out.
     dense_inside_pixels = models.PositiveIntegerField(default=0)
     dense_missed_pixels = models.PositiveIntegerField(default=0)
+    # Source-free QC: pure gas inside the mask in pockets no lung holds (stomach, bowel, trachea);
+    # null on masks stored before the figure was computed.
+    gas_pocket_pixels = models.PositiveIntegerField(null=True)
     created_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

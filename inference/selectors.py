@@ -47,7 +47,8 @@ def prediction_get(*, series_id: int, z_index: int, model_version_id: int) -> Pr
 
 def series_lung_summary(*, series_id: int) -> dict:
     """Lung volumes (left, right) of the stored masks, their method, the apex-to-base slice range and the
-    source-free QC figure: dense (-750..-100 HU) tissue enclosed by the lung but left out of it."""
+    source-free QC figures: dense (-750..-100 HU) tissue enclosed by the lung but left out of it, and
+    non-lung air (pockets of pure gas) inside it; each flagged above the deployment's limit."""
     series = series_get(series_id=series_id)
     masks = LungMask.objects.filter(slice__series=series)
     totals = masks.aggregate(
@@ -57,22 +58,33 @@ def series_lung_summary(*, series_id: int) -> dict:
         left=Sum("left_pixels"),
         inside=Sum("dense_inside_pixels"),
         missed=Sum("dense_missed_pixels"),
+        gas=Sum("gas_pocket_pixels"),
+        gas_counted=Count("gas_pocket_pixels"),  # masks stored before the figure was computed lack it
     )
     voxel_ml = series.pixel_spacing_row * series.pixel_spacing_column * series.slice_spacing / 1000.0
     missed, inside = totals["missed"] or 0, totals["inside"] or 0
     with_lung = masks.filter(lung_pixels__gt=0).order_by("slice__z_index").values_list("slice__z_index", flat=True)
     missed_fraction = missed / (missed + inside) if missed + inside else 0.0
+    lung = totals["lung"] or 0
+    gas = (totals["gas"] or 0) if totals["gas_counted"] == totals["slices"] else None
+    gas_fraction = None if gas is None else gas / lung if lung else 0.0
+    dense_missed_flag = missed_fraction > settings.LUNG_QC_DENSE_MISSED_LIMIT
+    non_lung_air_flag = gas_fraction is not None and gas_fraction > settings.LUNG_QC_NON_LUNG_AIR_LIMIT
     return {
         "series_id": series.pk,
         "method": masks.values_list("method", flat=True).first(),
         "slices_masked": totals["slices"],
         "slice_count": series.slice_count,
         "complete": totals["slices"] == series.slice_count,
-        "lung_volume_ml": (totals["lung"] or 0) * voxel_ml,
+        "lung_volume_ml": lung * voxel_ml,
         "right_lung_ml": (totals["right"] or 0) * voxel_ml,
         "left_lung_ml": (totals["left"] or 0) * voxel_ml,
         "lung_slices": [with_lung.first(), with_lung.last()] if with_lung.exists() else None,
         "dense_missed_ml": missed * voxel_ml,
         "dense_missed_fraction": missed_fraction,
-        "qc_flag": missed_fraction > settings.LUNG_QC_DENSE_MISSED_LIMIT,
+        "dense_missed_flag": dense_missed_flag,
+        "non_lung_air_ml": None if gas is None else gas * voxel_ml,
+        "non_lung_air_fraction": gas_fraction,
+        "non_lung_air_flag": non_lung_air_flag,
+        "qc_flag": dense_missed_flag or non_lung_air_flag,
     }

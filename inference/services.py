@@ -68,6 +68,7 @@ def lung_masks_compute(series: Series, on_progress, method: str | None = None) -
     volume = series_hu_volume(series)
     labels = lungs.lung_labels(volume, _spacing(series), series.slice_spacing, method,
                                on_progress=lambda fraction: on_progress(0.5 * fraction))  # fmt: skip
+    gas_pockets = lungs.gas_pockets(volume, labels > 0, _spacing(series), series.slice_spacing)
     slices = list(series.slices.order_by("z_index"))
     for chunk in progress_chunks(len(slices)):
         with transaction.atomic():
@@ -85,6 +86,7 @@ def lung_masks_compute(series: Series, on_progress, method: str | None = None) -
                         # QC: dense (-750..-100 HU) lung inside, and enclosed by the lung but left out.
                         "dense_inside_pixels": lungmask.dense_lung_pixels(slice_hu, lung),
                         "dense_missed_pixels": int(lungmask.dense_pathology_candidates(slice_hu, lung).sum()),
+                        "gas_pocket_pixels": int(gas_pockets[z].sum()),
                     },
                 )
         on_progress(0.5 + 0.5 * chunk.stop / len(slices))

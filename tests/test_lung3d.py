@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference import lung3d
+from inference import lung3d, lungs
 from inference.lung3d import LEFT_LUNG, RIGHT_LUNG, lung_labels_3d
 
 PIXEL_MM, SLICE_MM = 1.4, 2.5
@@ -90,3 +90,17 @@ def test_working_grid_is_about_grid_mm():
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="volume"):
         lung_labels_3d(np.zeros((8, 8)), (1.0, 1.0), 1.0)
+
+
+def test_gas_pockets_find_stomach_and_trachea_in_a_region_that_took_them_and_nothing_in_the_lungs():
+    hu, parts = drawn_chest()
+    spacing = (PIXEL_MM, PIXEL_MM)
+    lungs_only = lung_labels_3d(hu, spacing, SLICE_MM) > 0
+    assert not lungs.gas_pockets(hu, lungs_only, spacing, SLICE_MM).any()
+    # A region that took the stomach and the trachea, as the paper's 2-D mask does.
+    careless = lungs_only | parts["stomach"] | parts["trachea"]
+    found = lungs.gas_pockets(hu, careless, spacing, SLICE_MM)
+    assert not found[lungs_only & ~parts["trachea"]].any(), "aerated lung is no gas pocket"
+    # Pockets 18 and 16 mm across: the 14 mm ball fits, but not into their rounded ends.
+    assert found[parts["stomach"] & ~lungs_only].mean() > 0.8
+    assert found[parts["trachea"] & ~lungs_only].mean() > 0.6

@@ -57,3 +57,41 @@ def test_jobs_move_to_the_core_with_their_ids_and_model_versions():
     }
     # The id sequence goes on after the moved rows.
     assert Job.objects.create(kind="lung_masks", series_id=series.pk).pk > max(moved)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lung_masks_stored_before_the_sides_get_them_and_miss_the_gas_figure():
+    import numpy as np
+
+    from ildplatform import labelmaps
+
+    executor = MigrationExecutor(connection)
+    before = [("ildplatform", "0004_job"), ("inference", "0005_lung_method_and_sides")]
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    Patient, Visit, Series, Slice = (
+        old_apps.get_model("ildplatform", name) for name in ("Patient", "Visit", "Series", "Slice")
+    )
+    LungMask = old_apps.get_model("inference", "LungMask")
+    visit = Visit.objects.create(patient=Patient.objects.create(pseudonym="P"), date="2024-01-02")
+    series = Series.objects.create(
+        visit=visit, study_uid="1.2", series_uid="1.2.3", rows=8, columns=10, pixel_spacing_row=1,
+        pixel_spacing_column=1, slice_spacing=1, slice_count=1,
+    )  # fmt: skip
+    section = Slice.objects.create(series=series, sop_uid="1.2.3.1", z_index=0, z_position=0, dicom_file="x.dcm")
+    lung = np.zeros((8, 10), dtype=np.uint8)
+    lung[2:6, 1:4] = 1  # the image's left: the patient's right lung
+    lung[1:7, 6:9] = 1
+    LungMask.objects.create(
+        slice=section, algorithm="mader2d", mask_png=labelmaps.encode_png(lung), lung_pixels=int(lung.sum())
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    from inference.models import LungMask
+
+    mask = LungMask.objects.get()
+    labels = labelmaps.decode_png(bytes(mask.mask_png), shape=(8, 10))
+    assert (mask.right_pixels, mask.left_pixels) == (12, 18)
+    assert set(labels[2:6, 1:4].ravel()) == {1} and set(labels[1:7, 6:9].ravel()) == {2}
+    assert mask.gas_pocket_pixels is None, "never computed: the summary must not read it as zero"
