@@ -375,13 +375,20 @@ def lung_regions(region_hu: np.ndarray, grid: Grid) -> AirRegions:
     boxes = ndi.find_objects(air.astype(np.uint8))
     if not boxes:
         return found
-    box = boxes[0]
+    # One voxel of tissue around the air: at the box's faces the depth would run on past them.
+    box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(boxes[0], air.shape, strict=True))
+    regions = None
     for core_depth in CORE_DEPTH_MM:
-        regions = air_regions(air[box], grid, core_depth)
+        deeper = air_regions(air[box], grid, core_depth)
+        if not deeper.any():
+            break  # no air this deep: the shallower split stands
+        regions = deeper
         trachea = trachea_label(regions, body[box], grid)
         lung_labels = lung_labels_of_regions(regions, trachea, grid)
         if trachea and lung_labels:
             break  # the trachea stands apart from the lungs
+    if regions is None:
+        return found  # no air region as deep as the shallowest core: no lung
     sides, never_lung = _lung_pieces(regions, lung_labels, region_hu[box], trachea, body[box], grid)
     found.sides[box] = sides
     found.never_lung[box] = never_lung

@@ -104,3 +104,11 @@ def test_gas_pockets_find_stomach_and_trachea_in_a_region_that_took_them_and_not
     # Pockets 18 and 16 mm across: the 14 mm ball fits, but not into their rounded ends.
     assert found[parts["stomach"] & ~lungs_only].mean() > 0.8
     assert found[parts["trachea"] & ~lungs_only].mean() > 0.6
+
+
+def test_air_too_small_for_a_lung_at_every_depth_gives_no_lung_rather_than_an_error():
+    hu = np.full((12, 64, 64), 40.0)
+    rows, columns = np.ogrid[:64, :64]
+    hu[:, (rows - 32) ** 2 + (columns - 32) ** 2 <= 5**2] = -1000.0  # a tube 14 mm across: the deeper cores vanish
+    labels = lung_labels_3d(hu, (1.4, 1.4), 2.5)
+    assert labels.shape == hu.shape and not labels.any()
