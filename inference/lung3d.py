@@ -27,10 +27,14 @@ The steps and why:
    carina) its centre is on, and each piece takes the side of the lung region it is joined to. Where
    the lungs are one region, it is split at its narrowest place by deeper erosion.
 6. Pathology: holes up to MAX_LUNG_HOLE_CM2 are filled slice by slice (vessels, nodules; not the
-   heart or the liver dome, which the lung surrounds on some slices), then the lung grows up to PATHOLOGY_REACH_MM into
-   voxels below DENSE_LUNG_MAX_HU (GGO, dense lung, partial volume at the pleura) that belong to no
-   other air region, and pleural bites (consolidation against the chest wall) narrower than
+   heart or the liver dome, which the lung surrounds on some slices), then the lung grows up to
+   PATHOLOGY_REACH_MM into voxels below DENSE_LUNG_MAX_HU (GGO, dense lung, partial volume at the
+   pleura) that belong to no other air region, and pleural bites (consolidation against the chest wall) narrower than
    2 * PLEURAL_CLOSING_MM are closed slice by slice. Bone (> BONE_HU) never joins.
+
+A series thinner than MIN_3D_EXTENT_MM (a few slices, a single slice) shows neither the airway tree
+nor a lung's volume: there, no trachea is looked for and the lungs are the air regions of at least
+MIN_SLICE_LUNG_CM2 per slice (stomach gas on such a slice is not told apart).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ REGION_FACTOR = 2  # the air regions are told apart on a grid this many times co
 CORE_DEPTH_MM = (4.0, 6.0, 8.0, 10.0)  # erosion depths tried until the trachea stands apart
 TRACHEA_MAX_AREA_CM2 = 8.0  # a tube of at most about 3 cm across where it enters the volume
 MIN_LUNG_ML = 100.0  # a lung region; smaller regions join a lung only through air
+MIN_3D_EXTENT_MM = 60.0  # a thinner series (a few slices) shows no airway tree: its lungs are told by area
+MIN_SLICE_LUNG_CM2 = 5.0  # a lung on a slice of a thin series
 GAS_HU = -900.0  # mean of a region of pure gas (bowel, stomach); lung parenchyma is denser
 PATHOLOGY_REACH_MM = 10.0
 MAIN_BRONCHI_ML = 10.0  # a main bronchus holds about 3 (right) to 6 mL (left)
@@ -175,6 +181,17 @@ def lung_labels_of_regions(regions: np.ndarray, trachea: int, grid: Grid) -> lis
         label
         for label, (low, high) in z_ranges.items()
         if label != trachea and sizes_ml[label] >= MIN_LUNG_ML and high > carina_z
+    ]
+
+
+def lung_labels_of_thin_regions(regions: np.ndarray, grid: Grid) -> list[int]:
+    """Regions as large as a lung on a slice (a series too thin to show the airway tree or a lung's
+    volume): MIN_SLICE_LUNG_CM2 per slice on average."""
+    sizes_cm2 = np.bincount(regions.ravel()) * grid.spacing_mm[1] * grid.spacing_mm[2] / 100.0
+    return [
+        label
+        for label, (low, high) in _z_ranges(regions).items()
+        if sizes_cm2[label] / (high - low + 1) >= MIN_SLICE_LUNG_CM2
     ]
 
 
@@ -317,7 +334,7 @@ def with_pathology(lung: np.ndarray, volume_hu: np.ndarray, other_air: np.ndarra
     return _fill_small_holes_per_slice(grown | closed, MAX_LUNG_HOLE_CM2, grid)
 
 
-def lung_labels_coarse(coarse_hu: np.ndarray, grid: Grid) -> np.ndarray:
+def lung_labels_coarse(coarse_hu: np.ndarray, grid: Grid, thin: bool = False) -> np.ndarray:
     """RIGHT_LUNG / LEFT_LUNG / 0 on the working grid.
 
     The air regions are told apart on a grid REGION_FACTOR times coarser (what is lung, trachea or gas,
@@ -329,7 +346,7 @@ def lung_labels_coarse(coarse_hu: np.ndarray, grid: Grid) -> np.ndarray:
         factor=grid.factor * REGION_FACTOR,
         spacing_mm=(grid.spacing_mm[0], grid.spacing_mm[1] * REGION_FACTOR, grid.spacing_mm[2] * REGION_FACTOR),
     )
-    found = lung_regions(block_mean(coarse_hu, REGION_FACTOR), region_grid)
+    found = lung_regions(block_mean(coarse_hu, REGION_FACTOR), region_grid, thin)
     air = coarse_hu < AIR_HU
     sides = upsampled(found.sides, REGION_FACTOR, coarse_hu.shape) * air
     lung = sides > 0
@@ -364,7 +381,7 @@ class AirRegions:
     loose: np.ndarray
 
 
-def lung_regions(region_hu: np.ndarray, grid: Grid) -> AirRegions:
+def lung_regions(region_hu: np.ndarray, grid: Grid, thin: bool = False) -> AirRegions:
     found = AirRegions(
         sides=np.zeros(region_hu.shape, dtype=np.uint8),
         never_lung=np.zeros(region_hu.shape, dtype=bool),
@@ -383,6 +400,9 @@ def lung_regions(region_hu: np.ndarray, grid: Grid) -> AirRegions:
         if not deeper.any():
             break  # no air this deep: the shallower split stands
         regions = deeper
+        if thin:
+            trachea, lung_labels = 0, lung_labels_of_thin_regions(regions, grid)
+            break
         trachea = trachea_label(regions, body[box], grid)
         lung_labels = lung_labels_of_regions(regions, trachea, grid)
         if trachea and lung_labels:
@@ -445,7 +465,7 @@ def lung_labels_3d(volume_hu: np.ndarray, pixel_spacing_mm: tuple[float, float],
         raise ValueError(f"expected a (slices, rows, columns) volume, got shape {volume_hu.shape}")
     grid = working_grid(pixel_spacing_mm, slice_spacing_mm)
     coarse_hu = block_mean(volume_hu, grid.factor)
-    coarse = lung_labels_coarse(coarse_hu, grid)
+    coarse = lung_labels_coarse(coarse_hu, grid, thin=volume_hu.shape[0] * slice_spacing_mm < MIN_3D_EXTENT_MM)
     if grid.factor == 1:
         return coarse
     labels = np.zeros(volume_hu.shape, dtype=np.uint8)

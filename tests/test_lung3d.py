@@ -112,3 +112,14 @@ def test_air_too_small_for_a_lung_at_every_depth_gives_no_lung_rather_than_an_er
     hu[:, (rows - 32) ** 2 + (columns - 32) ** 2 <= 5**2] = -1000.0  # a tube 14 mm across: the deeper cores vanish
     labels = lung_labels_3d(hu, (1.4, 1.4), 2.5)
     assert labels.shape == hu.shape and not labels.any()
+
+
+def test_a_single_slice_is_segmented_by_area_without_looking_for_the_airway_tree():
+    hu, parts = drawn_chest()
+    z = 30  # through both lungs, the trachea above
+    labels = lung_labels_3d(hu[z : z + 1], (PIXEL_MM, PIXEL_MM), SLICE_MM)[0]
+    truth = (parts["left"] | parts["right"])[z]
+    dice = 2 * np.count_nonzero((labels > 0) & truth) / (np.count_nonzero(labels) + np.count_nonzero(truth))
+    assert dice > 0.97, dice
+    assert (labels[parts["left"][z]] == LEFT_LUNG).mean() > 0.99
+    assert (labels[parts["right"][z]] == RIGHT_LUNG).mean() > 0.99
