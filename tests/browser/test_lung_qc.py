@@ -2,8 +2,9 @@
 page's visit table, chart marker and table of all figures.
 
 Three phantom visits; the real worker computes their lung masks (lung3d, the default); an admin
-recomputes the first visit with mader2d through the API. What the pages show is held against the
-API's own figures. Screenshots go to test-artifacts/.
+recomputes the first visit with mader2d through the API (dense lung left out: flagged), and the third
+visit's masks are given 10 % non-lung air (flagged). What the pages show is held against the API's own
+figures, each QC figure with its own flag. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db.models import F
 
 from ildplatform import services
 from inference import services as inference_services
@@ -24,6 +26,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
 PASSWORD = "pass-word-1"
 SLICES = 8
+# The Lungs panel's QC rows: td test id, span test id, the summary's field prefix, the alert sentence's test id.
+QC_FIGURES = (
+    ("lung-dense-missed", "dense-missed", "dense_missed", "qc-dense-missed"),
+    ("lung-non-lung-air", "non-lung-air", "non_lung_air", "qc-non-lung-air"),
+)
+NOT_COMPUTED = "not computed (recompute the lung masks)"
 
 
 @pytest.fixture
@@ -70,15 +78,27 @@ def assert_panel_matches_api(page, series) -> dict:
     low, high = summary["lung_slices"]
     extent = panel.get_by_test_id("lung-extent").inner_text()
     assert re.sub(r"\s", "", extent) == f"slices{low + 1}–{high + 1}of{SLICES}", extent
-    missed = panel.get_by_test_id("lung-dense-missed").inner_text()
-    assert f"({summary['dense_missed_fraction'] * 100:.1f} %)" in missed
     alert = panel.get_by_test_id("lung-qc-alert")
+    for testid, figure_id, field, sentence_id in QC_FIGURES:
+        cell = panel.get_by_test_id(testid)
+        text, flagged = cell.inner_text(), summary[f"{field}_flag"]
+        assert cell.get_by_test_id(figure_id).get_attribute("data-flag") == ("1" if flagged else "0"), testid
+        assert ("⚠" in text) == flagged, (testid, text)
+        assert alert.get_by_test_id(sentence_id).count() == (1 if flagged else 0), sentence_id
+        if summary[f"{field}_ml"] is None:  # masks stored before the figure existed
+            assert text == NOT_COMPUTED and not flagged, (testid, text)
+            continue
+        value, rounding = shown_ml(text)
+        assert abs(value - summary[f"{field}_ml"]) <= rounding + 1e-9, (testid, value, summary[f"{field}_ml"])
+        assert f"({summary[f'{field}_fraction'] * 100:.1f} %)" in text, (testid, text)
+    assert summary["qc_flag"] == (summary["dense_missed_flag"] or summary["non_lung_air_flag"])
     if summary["qc_flag"]:
-        assert "⚠" in missed and alert.is_visible() and "⚠" in alert.inner_text()
+        assert alert.is_visible() and "⚠" in alert.inner_text()
         assert "Check the lung mask" in alert.inner_text()
     else:
-        assert "⚠" not in missed and alert.count() == 0
-    assert_readable_in(panel, ["lung-right_lung", "lung-left_lung", "lung-total", "lung-extent", "lung-dense-missed"])
+        assert alert.count() == 0
+    assert_readable_in(panel, ["lung-right_lung", "lung-left_lung", "lung-total", "lung-extent",
+                               "lung-dense-missed", "lung-non-lung-air"])  # fmt: skip
     return summary
 
 
@@ -122,36 +142,75 @@ def test_lung_method_and_qc_on_series_and_patient_pages(patient, open_session, l
     missed = {s.pk: api_get(admin, f"series/{s.pk}/lung/").json()["dense_missed_fraction"] for s in (first, second)}
     assert missed[first.pk] > missed[second.pk], missed
     settings.LUNG_QC_DENSE_MISSED_LIMIT = (missed[first.pk] + missed[second.pk]) / 2
+    # -- non-lung air: the third visit's masks get 10 % pure gas pockets (as a mask taking in the stomach would)
+    LungMask.objects.filter(slice__series=third).update(gas_pocket_pixels=F("lung_pixels") / 10)
 
     # -- series pages: method, volumes, apex-base slices and dense lung left out, as the API has them
     open_lungs(admin, live_server, second)
     summary = assert_panel_matches_api(admin, second)
-    assert summary["method"] == "lung3d" and not summary["qc_flag"]
+    assert summary["method"] == "lung3d" and not summary["qc_flag"] and summary["non_lung_air_ml"] is not None
     assert "3-D, includes dense pathology" in admin.get_by_test_id("lung-panel").inner_text()
     admin.screenshot(path=str(artifacts / "series-lungs-lung3d.png"))
     open_lungs(admin, live_server, first)
     summary = assert_panel_matches_api(admin, first)
-    assert summary["method"] == "mader2d" and summary["qc_flag"]
+    assert summary["method"] == "mader2d" and summary["dense_missed_flag"] and summary["qc_flag"]
     assert "the paper's 2-D mask" in admin.get_by_test_id("lung-panel").inner_text()
+    assert "dense lung (-750 to -100 HU)" in admin.get_by_test_id("lung-qc-alert").inner_text()
     admin.screenshot(path=str(artifacts / "series-lungs-mader2d-flagged.png"))
+    open_lungs(admin, live_server, third)
+    summary = assert_panel_matches_api(admin, third)
+    assert summary["non_lung_air_flag"] and not summary["dense_missed_flag"], summary
+    assert 0.09 < summary["non_lung_air_fraction"] <= 0.1, summary
+    panel = admin.get_by_test_id("lung-panel")
+    assert panel.get_by_test_id("lung-non-lung-air").get_by_test_id("non-lung-air").get_attribute("data-flag") == "1"
+    assert panel.get_by_test_id("lung-dense-missed").get_by_test_id("dense-missed").get_attribute("data-flag") == "0"
+    air_sentence = panel.get_by_test_id("lung-qc-alert").get_by_test_id("qc-non-lung-air").inner_text()
+    assert "non-lung air" in air_sentence and f"{summary['non_lung_air_fraction'] * 100:.1f} %" in air_sentence
+    admin.screenshot(path=str(artifacts / "series-lungs-non-lung-air-flagged.png"))
 
     # -- the clinician's patient page: method and QC per visit, the method change marked on the charts
     clinician = open_session("clin", PASSWORD)
     clinician.goto(f"{live_server.url}/patients/{first.visit.patient_id}/")
     clinician.wait_for_selector("#app[data-ready='1']")
-    expected = {first: ("mader2d", True), second: ("lung3d", False), third: ("lung3d", False)}
-    for series, (method, flagged) in expected.items():
-        row = clinician.locator(f"[data-testid=visits] tr[data-visit='{series.visit_id}']")
-        cell = row.get_by_test_id("visit-lung")
+    # (method, dense lung left out flagged, non-lung air flagged)
+    expected = {first: ("mader2d", True, False), second: ("lung3d", False, False), third: ("lung3d", False, True)}
+    for series, (method, dense_flagged, air_flagged) in expected.items():
+        summary = api_get(clinician, f"series/{series.pk}/lung/").json()
+        assert (summary["dense_missed_flag"], summary["non_lung_air_flag"]) == (dense_flagged, air_flagged), summary
+        cell = visit_lung_cell(clinician, series)
         assert cell.get_by_test_id("lung-method").inner_text() == method
-        dense = cell.get_by_test_id("dense-missed")
-        assert dense.get_attribute("data-flag") == ("1" if flagged else "0")
-        assert ("⚠" in dense.inner_text()) == flagged and ("check mask" in dense.inner_text()) == flagged
+        for testid, flagged, words in (
+            ("dense-missed", dense_flagged, "left out"),
+            ("non-lung-air", air_flagged, "non-lung air"),
+        ):
+            figure = cell.get_by_test_id(testid)
+            text, fraction = figure.inner_text(), summary[f"{testid.replace('-', '_')}_fraction"]
+            assert f"{fraction * 100:.1f} % {words}" in text, (testid, text)
+            assert figure.get_attribute("data-flag") == ("1" if flagged else "0"), testid
+            assert ("⚠" in text) == flagged and ("check mask" in text) == flagged, (testid, text)
     assert_method_change_marked(clinician, first, second)
     clinician.locator("details summary", has_text="All involvement figures").click()
     methods = clinician.locator("[data-testid=all-figures] [data-testid=figure-lung-method]").all_inner_texts()
     assert sorted(methods) == ["lung3d", "lung3d", "mader2d"]
     clinician.screenshot(path=str(artifacts / "patient-lung-qc.png"), full_page=True)
+
+    # -- masks stored before the non-lung air figure existed: unknown, not zero, and not flagged
+    LungMask.objects.filter(slice__series=second, slice__z_index=0).update(gas_pocket_pixels=None)
+    open_lungs(admin, live_server, second)
+    summary = assert_panel_matches_api(admin, second)
+    assert summary["non_lung_air_ml"] is None and summary["non_lung_air_fraction"] is None
+    assert admin.get_by_test_id("lung-non-lung-air").inner_text() == NOT_COMPUTED
+    admin.screenshot(path=str(artifacts / "series-lungs-non-lung-air-unknown.png"))
+    clinician.reload()
+    clinician.wait_for_selector("#app[data-ready='1']")
+    air = visit_lung_cell(clinician, second).get_by_test_id("non-lung-air")
+    assert air.inner_text() == "–" and air.get_attribute("data-flag") == "0"
+    assert visit_lung_cell(clinician, third).get_by_test_id("non-lung-air").get_attribute("data-flag") == "1"
+    clinician.get_by_test_id("visits").screenshot(path=str(artifacts / "patient-visits-non-lung-air-unknown.png"))
+
+
+def visit_lung_cell(page, series):
+    return page.locator(f"[data-testid=visits] tr[data-visit='{series.visit_id}']").get_by_test_id("visit-lung")
 
 
 def assert_method_change_marked(page, before, after) -> None:

@@ -1,5 +1,6 @@
 // The lungs of a series as GET /api/v1/series/{id}/lung/ reports them: which method drew the mask, and
-// its QC figure (dense lung enclosed by the mask but left out of it), worded the same on every page.
+// its QC figures (dense lung enclosed by the mask but left out of it; non-lung air inside it), each
+// flagged above its own limit, worded the same on every page.
 import { el, getJson } from './api.js';
 
 const METHOD_NOTES = {
@@ -13,7 +14,9 @@ export function methodNote(method) {
 
 export function loadLungSummary(seriesId) {
   // {series_id, method, slices_masked, slice_count, complete, lung_volume_ml, right_lung_ml, left_lung_ml,
-  //  lung_slices: [lowest z, highest z] | null, dense_missed_ml, dense_missed_fraction, qc_flag}
+  //  lung_slices: [lowest z, highest z] | null, dense_missed_ml, dense_missed_fraction, dense_missed_flag,
+  //  non_lung_air_ml | null, non_lung_air_fraction | null (null: masks stored before the figure existed),
+  //  non_lung_air_flag, qc_flag (either flag)}
   return getJson(`series/${seriesId}/lung/`);
 }
 
@@ -31,14 +34,41 @@ export function methodTag(method) {
     method || '–');
 }
 
+const NOT_COMPUTED = 'not computed (recompute the lung masks)';
+
+function qcFigure({ testid, figure, flagged = false, long = false, warning = '', unknown = '' }) {
+  // One QC figure. Flagged above its limit, it carries an icon, a border, the figure's own warning on
+  // hover and, short, the words "check mask". Unknown (the reason as text), it is never flagged: long, the
+  // reason stands in for the figure; short, a dash with the reason on hover.
+  if (unknown) {
+    return el('span', { class: 'qc-unknown', 'data-testid': testid, 'data-flag': '0', title: long ? null : unknown }, long ? unknown : '–');
+  }
+  if (!flagged) return el('span', { 'data-testid': testid, 'data-flag': '0' }, figure);
+  return el('span', { class: 'qc-warning', 'data-testid': testid, 'data-flag': '1', title: warning },
+    el('span', { class: 'qc-icon', 'aria-hidden': 'true', text: '⚠ ' }), figure, long ? null : el('span', { class: 'qc-check', text: 'check mask' }),
+    el('span', { class: 'visually-hidden', text: ' (QC warning: above the limit)' }));
+}
+
 export function denseMissed(summary, { long = false } = {}) {
-  // The dense lung left out of the mask (long: mL and %, short: % left out); a flagged figure carries an
-  // icon and a border, and, short, the words "check mask".
+  // The dense lung left out of the mask (long: mL and %, short: % left out).
   const percent = formatPercent(summary.dense_missed_fraction);
-  const figure = long ? `${formatMl(summary.dense_missed_ml)} (${percent})` : `${percent} left out`;
-  if (!summary.qc_flag) return el('span', { 'data-testid': 'dense-missed', 'data-flag': '0' }, figure);
-  return el('span', { class: 'qc-warning', 'data-testid': 'dense-missed', 'data-flag': '1',
-    title: 'More dense lung left out of the mask than the QC limit allows: check the lung mask before reading the figures' },
-  el('span', { class: 'qc-icon', 'aria-hidden': 'true', text: '⚠ ' }), figure, long ? null : el('span', { class: 'qc-check', text: 'check mask' }),
-  el('span', { class: 'visually-hidden', text: ' (QC warning: above the limit)' }));
+  return qcFigure({
+    testid: 'dense-missed', long, flagged: summary.dense_missed_flag,
+    figure: long ? `${formatMl(summary.dense_missed_ml)} (${percent})` : `${percent} left out`,
+    warning: 'More dense lung left out of the mask than the QC limit allows: check the lung mask before reading the figures',
+  });
+}
+
+export function nonLungAir(summary, { long = false } = {}) {
+  // The non-lung air (pockets of pure gas: stomach, bowel gas, trachea) inside the mask (long: mL and % of
+  // the lung volume, short: % non-lung air); unknown for masks stored before the figure existed.
+  if (summary.non_lung_air_ml === null || summary.non_lung_air_ml === undefined) {
+    return qcFigure({ testid: 'non-lung-air', long, unknown: long ? NOT_COMPUTED : `Non-lung air ${NOT_COMPUTED}` });
+  }
+  const percent = formatPercent(summary.non_lung_air_fraction);
+  return qcFigure({
+    testid: 'non-lung-air', long, flagged: summary.non_lung_air_flag,
+    figure: long ? `${formatMl(summary.non_lung_air_ml)} (${percent})` : `${percent} non-lung air`,
+    warning: 'More non-lung air (stomach, bowel gas, trachea) inside the mask than the QC limit allows: check the lung mask before reading the figures',
+  });
 }

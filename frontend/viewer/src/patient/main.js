@@ -24,7 +24,7 @@ async function main() {
     el('div', { class: 'patient-grid' },
       el('section', { 'aria-label': 'Involvement trend' }, sourceLegend(sources, models, changes), charts),
       el('section', { 'aria-label': 'Visits and lung function' }, visitTable(visits, rows, models, lungs),
-        el('p', { class: 'note', text: 'FVC and DLCO in % predicted; total involvement from the consensus where there is one. Lung method and dense lung left out of the mask (a QC figure) of each visit\'s series; ⚠ marks masks to check.' }))),
+        el('p', { class: 'note', text: 'FVC and DLCO in % predicted; total involvement from the consensus where there is one. Lung method, dense lung left out of the mask and non-lung air inside it (QC figures) of each visit\'s series; ⚠ marks masks to check.' }))),
     allFigures(rows, models, patterns));
   app.dataset.ready = '1';
 }

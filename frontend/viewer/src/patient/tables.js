@@ -1,7 +1,7 @@
 // Patient tables: the visits with lung function, the best involvement figure, the lung QC and a link
 // into the images; all involvement figures with their lung method; and the legend of the chart lines.
 import { el } from '../lib/api.js';
-import { denseMissed, methodTag } from '../lib/lungs.js';
+import { denseMissed, methodTag, nonLungAir } from '../lib/lungs.js';
 import { sourceStyle, svg } from './charts.js';
 import { primarySeries } from './state.js';
 
@@ -27,10 +27,11 @@ export function sourceLegend(sources, models, changes = []) {
 }
 
 function lungCell(lung) {
-  // The lung QC of the visit's series: its method, and the dense lung left out (flagged above the limit).
+  // The lung QC of the visit's series: its method, the dense lung left out and, on a line of its own, the
+  // non-lung air inside the mask (each flagged above its limit).
   if (!lung || !lung.method) return el('td', { class: 'lung-qc', 'data-testid': 'visit-lung', text: '–' });
   return el('td', { class: 'lung-qc', 'data-testid': 'visit-lung' }, methodTag(lung.method), lung.complete ? '' : ' (computing)',
-    el('br'), denseMissed(lung));
+    el('br'), denseMissed(lung), el('br'), nonLungAir(lung));
 }
 
 function visitRow(visit, rows, models, lung) {
@@ -50,7 +51,7 @@ function visitRow(visit, rows, models, lung) {
 
 export function visitTable(visits, rows, models, lungs) {
   const headings = ['Visit', 'Date', 'FVC %', 'DLCO %', 'Total %'].map((h) => el('th', { scope: 'col', text: h }));
-  const lung = el('th', { scope: 'col', title: 'The lung method of the visit\'s series, and the dense lung (-750 to -100 HU) it left out' }, 'Lung mask');
+  const lung = el('th', { scope: 'col', title: 'The lung method of the visit\'s series, the dense lung (-750 to -100 HU) it left out, and the non-lung air (stomach, bowel gas, trachea) inside it' }, 'Lung mask');
   return el('table', { 'data-testid': 'visits' },
     el('thead', {}, el('tr', {}, headings, lung, el('th', { scope: 'col' }))),
     el('tbody', {}, visits.map((visit) => visitRow(visit, rows, models, lungs.get(visit.id)))));

@@ -1,8 +1,9 @@
-// Series panels: the Lungs panel (method, right/left volumes, apex-to-base slices, dense lung left out
-// and its QC warning), kept up to date while the lung masks are being computed.
+// Series panels: the Lungs panel (method, right/left volumes, apex-to-base slices, dense lung left out,
+// non-lung air inside, and a QC warning naming each figure above its limit), kept up to date while the
+// lung masks are being computed.
 import { el, getJson } from '../lib/api.js';
 import { swatch } from '../lib/labels.js';
-import { denseMissed, formatMl, formatPercent, loadLungSummary, methodNote, methodTag } from '../lib/lungs.js';
+import { denseMissed, formatMl, formatPercent, loadLungSummary, methodNote, methodTag, nonLungAir } from '../lib/lungs.js';
 
 const POLL_MS = 1500; // while a lung-mask job is queued or running
 const IDLE_POLL_MS = 5000; // masks incomplete and no job seen (yet)
@@ -34,20 +35,30 @@ function sliceRange(summary, viewer) {
 }
 
 function figureRows(summary, lungLabels, viewer) {
-  const row = (heading, value, testid) => el('tr', {}, el('th', { scope: 'row' }, ...heading), el('td', { 'data-testid': testid }, value));
+  const row = (heading, value, testid, title) => el('tr', {}, el('th', { scope: 'row', title }, ...heading), el('td', { 'data-testid': testid }, value));
   const hasMask = summary.slices_masked > 0;
   return [
     ...lungLabels.map((label) => row([swatch(label), label.name], hasMask ? formatMl(summary[`${label.key}_ml`]) : '–', `lung-${label.key}`)),
     row(['Both lungs'], hasMask ? formatMl(summary.lung_volume_ml) : '–', 'lung-total'),
     row(['Apex–base'], sliceRange(summary, viewer), 'lung-extent'),
     row(['Dense lung left out'], hasMask ? denseMissed(summary, { long: true }) : '–', 'lung-dense-missed'),
+    row(['Non-lung air inside'], hasMask ? nonLungAir(summary, { long: true }) : '–', 'lung-non-lung-air',
+      'Pure gas (below -900 HU) inside the mask in pockets 14 mm across or wider: stomach, bowel gas, trachea, or a large bulla'),
   ];
 }
 
 function qcAlert(summary) {
+  // One sentence per figure above its limit; null when none is.
+  const flagged = [
+    summary.dense_missed_flag && el('p', { 'data-testid': 'qc-dense-missed',
+      text: `${formatPercent(summary.dense_missed_fraction)} of the dense lung (-750 to -100 HU) enclosed by the lungs is left out of the mask, above this deployment's limit.` }),
+    summary.non_lung_air_flag && el('p', { 'data-testid': 'qc-non-lung-air',
+      text: `${formatMl(summary.non_lung_air_ml)} (${formatPercent(summary.non_lung_air_fraction)} of the lung volume) of non-lung air (stomach, bowel gas, trachea; a large bulla also counts) is inside the mask, above this deployment's limit.` }),
+  ].filter(Boolean);
+  if (!flagged.length) return null;
   return el('div', { class: 'qc-alert', role: 'alert', 'data-testid': 'lung-qc-alert' },
     el('strong', {}, el('span', { class: 'qc-icon', 'aria-hidden': 'true', text: '⚠' }), ' Lung mask QC'),
-    el('p', { text: `${formatPercent(summary.dense_missed_fraction)} of the dense lung (-750 to -100 HU) enclosed by the lungs is left out of the mask, above this deployment's limit. Check the lung mask overlay before reading the involvement figures.` }));
+    ...flagged, el('p', { text: 'Check the lung mask overlay before reading the involvement figures.' }));
 }
 
 function renderLungs(section, state, { lungLabels, viewer }) {
@@ -59,7 +70,7 @@ function renderLungs(section, state, { lungLabels, viewer }) {
   section.dataset.method = summary.method || '';
   const parts = [el('h2', { id: 'lungs-title', text: 'Lungs' }), computing && progressLine(state), method,
     el('table', { class: 'lung-figures', 'data-legend': 'lung' }, el('tbody', {}, figureRows(summary, lungLabels, viewer))),
-    summary.qc_flag && !computing && qcAlert(summary)];
+    !computing && qcAlert(summary)];
   section.replaceChildren(...parts.filter(Boolean));
 }
 
