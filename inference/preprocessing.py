@@ -48,6 +48,13 @@ def preprocess(hu_slices: np.ndarray, *, size: int = MODEL_SIZE) -> np.ndarray:
     return small.astype(np.float32, copy=False)[..., np.newaxis]
 
 
+def downsample_mask(masks: np.ndarray, *, size: int = MODEL_SIZE) -> np.ndarray:
+    """Bool mask(s) (rows, columns) or (n, rows, columns) -> (n, size, size) bool: a pixel is in the
+    mask where at least half the native area it covers is (the local mean, as the images are resized)."""
+    batch = _as_batch(np.asarray(masks, dtype=np.float32))
+    return resize_local_mean(batch, (batch.shape[0], size, size)) >= 0.5
+
+
 def pattern_probability(softmax: np.ndarray) -> np.ndarray:
     """Model output (n, h, w, 2) [background, pattern] -> pattern probability (n, h, w) float32."""
     softmax = np.asarray(softmax)

@@ -14,8 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .preprocessing import pattern_probability
-from .training import Augmentation
+from .preprocessing import binarize, pattern_probability
+from .training import (
+    Augmentation,
+    PatientSplit,
+    augment_positive_slices,
+    over_folds,
+    slice_metrics,
+    threshold_search,
+)
 
 DICE_SMOOTHING = 1.0  # keeps the loss defined on a batch with no pattern pixel at all
 
@@ -103,3 +110,94 @@ def train_fold(
 def pattern_probabilities(model, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
     """The model's pattern probability (n, 128, 128) for model inputs (n, 128, 128, 1)."""
     return pattern_probability(model.predict(images, batch_size=batch_size, verbose=0))
+
+
+@dataclass(frozen=True)
+class TrainingSlices:
+    """What a run learns from, one row per slice with abnormality: model inputs (n, 128, 128, 1), the
+    task's pattern masks (n, 128, 128), whether GGO is on the slice (augmented in training folds), the
+    patient of each slice and a reference to it (recorded with the run)."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    ggo_positive: np.ndarray
+    patients: np.ndarray
+    references: tuple
+
+    def rows_of(self, patients) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.patients, list(patients)))
+
+
+@dataclass
+class CrossValidation:
+    split: PatientSplit
+    folds: list[dict]
+    over_folds: dict[str, dict[str, float]]
+    chosen_fold: int
+    threshold: float
+    test_metrics: dict[str, float]
+    weights: Path
+
+
+def cross_validate(
+    slices: TrainingSlices,
+    split: PatientSplit,
+    settings: TrainingSettings,
+    workdir: Path,
+    build_model: Callable[[], object],
+    on_epoch: Callable[[int, int, dict], None] = lambda fold, epoch, logs: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> CrossValidation:
+    """Train each fold on its training patients (GGO slices augmented there only), search its threshold
+    on its validation patients, and measure it there; the fold with the best validation Dice is the
+    run's model, measured once on the test patients at its own threshold (nothing is tuned on them).
+    Each fold's validation probabilities are saved in `workdir` (fold-K-validation.npz) so that the
+    threshold and the metrics can be recomputed."""
+    rng = np.random.default_rng(settings.seed)
+    folds = []
+    for fold in range(len(split.folds)):
+        train_rows, validation_rows = slices.rows_of(split.training(fold)), slices.rows_of(split.folds[fold])
+        images, masks, sources = augment_positive_slices(
+            slices.images[train_rows, ..., 0], slices.masks[train_rows].astype(np.uint8),
+            slices.ggo_positive[train_rows], settings.augmentation, rng,
+        )  # fmt: skip
+        copies = sources[len(train_rows) :]
+        model = build_model()
+        weights = workdir / f"fold-{fold}.weights.h5"
+        result = train_fold(
+            model, (images[..., None], masks[..., None].astype(np.float32)),
+            (slices.images[validation_rows], slices.masks[validation_rows][..., None].astype(np.float32)),
+            settings, weights, on_epoch=lambda epoch, logs, fold=fold: on_epoch(fold, epoch, logs),
+            should_stop=should_stop,
+        )  # fmt: skip
+        probabilities = pattern_probabilities(model, slices.images[validation_rows], settings.batch_size)
+        truths = slices.masks[validation_rows]
+        np.savez_compressed(workdir / f"fold-{fold}-validation.npz", probabilities=probabilities, truths=truths)
+        threshold, _, dice_by_threshold = threshold_search(probabilities, truths)
+        folds.append({
+            "fold": fold, "training_patients": list(split.training(fold)),
+            "validation_patients": list(split.folds[fold]),
+            "training_slices": [slices.references[row] for row in train_rows],
+            "validation_slices": [slices.references[row] for row in validation_rows],
+            "augmented_slices": [slices.references[train_rows[source]] for source in copies],
+            "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+            "best_validation_loss": result.best_validation_loss, "threshold": threshold,
+            "dice_by_threshold": dice_by_threshold,
+            "validation_metrics": slice_metrics(truths, binarize(probabilities, threshold)),
+            "weights": weights.name,
+        })  # fmt: skip
+        if should_stop():
+            break
+    chosen = max(range(len(folds)), key=lambda k: folds[k]["validation_metrics"]["dice"])
+    model = build_model()
+    model.load_weights(str(workdir / folds[chosen]["weights"]))
+    test_rows = slices.rows_of(split.test)
+    test_metrics = {}
+    if test_rows.size:
+        test_probabilities = pattern_probabilities(model, slices.images[test_rows], settings.batch_size)
+        test_metrics = slice_metrics(slices.masks[test_rows], binarize(test_probabilities, folds[chosen]["threshold"]))
+    return CrossValidation(
+        split=split, folds=folds, over_folds=over_folds([fold["validation_metrics"] for fold in folds]),
+        chosen_fold=chosen, threshold=folds[chosen]["threshold"], test_metrics=test_metrics,
+        weights=workdir / folds[chosen]["weights"],
+    )  # fmt: skip

@@ -85,13 +85,13 @@ def patient_split(
 
 
 def augment_positive_slices(
-    images: np.ndarray, masks: np.ndarray, augmentation: Augmentation, rng: np.random.Generator
+    images: np.ndarray, masks: np.ndarray, positive: np.ndarray, augmentation: Augmentation, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The slices (n, h, w) with `augmentation.copies` transformed copies of each slice whose mask has
-    any pattern pixel appended; returns images, masks and the index of the source slice of each row
-    (the originals first, in order). Images are interpolated linearly, masks by nearest neighbour,
-    both with the same random rotation and shift; the area shifted in is 0."""
-    positive = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
+    """The slices (n, h, w) with `augmentation.copies` transformed copies of each `positive` slice (GGO
+    on it) appended; returns images, masks and the index of the source slice of each row (the
+    originals first, in order). Images are interpolated linearly, masks by nearest neighbour, both
+    with the same random rotation and shift; the area shifted in is 0."""
+    positive = np.flatnonzero(positive)
     new_images, new_masks, sources = [images], [masks], [np.arange(len(images))]
     height, width = images.shape[1:]
     for index in np.repeat(positive, augmentation.copies):

@@ -45,7 +45,8 @@ def test_only_positive_slices_are_augmented_and_image_and_mask_move_together():
     masks[3, 30:50, 25:60] = 1
     images = masks.astype(np.float32)  # an image that is its mask: both must land in the same place
     augmentation = training.Augmentation()
-    new_images, new_masks, sources = training.augment_positive_slices(images, masks, augmentation, rng)
+    ggo = masks.reshape(4, -1).any(axis=1)
+    new_images, new_masks, sources = training.augment_positive_slices(images, masks, ggo, augmentation, rng)
     assert sources.tolist() == [0, 1, 2, 3, 1, 1, 1, 3, 3, 3]
     assert np.array_equal(new_images[:4], images) and np.array_equal(new_masks[:4], masks)
     assert set(np.unique(new_masks).tolist()) <= {0, 1}, "masks move by nearest neighbour"

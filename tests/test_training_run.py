@@ -1,0 +1,75 @@
+"""A cross-validated run on phantoms (fixed seed, few epochs, CPU): the `merged` task with 2 folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from ildplatform.demo import phantoms  # noqa: E402
+from ildplatform.labels import GGO  # noqa: E402
+from inference import preprocessing, trainer, training, unet  # noqa: E402
+
+PATIENTS = 5
+GRID = [round(0.10 + 0.02 * step, 2) for step in range(46)]
+
+
+def phantom_slices() -> trainer.TrainingSlices:
+    """Every phantom slice with abnormality (the paper leaves the others out) of PATIENTS patients."""
+    images, masks, ggo, patients, references = [], [], [], [], []
+    for patient in range(PATIENTS):
+        series = phantoms.phantom_series(11, patient, 0, n_slices=8)
+        for z in np.flatnonzero((series.labels > 0).any(axis=(1, 2))):
+            images.append(preprocessing.preprocess(series.hu[z])[0])
+            masks.append(preprocessing.downsample_mask(series.labels[z] > 0)[0])
+            ggo.append(bool((series.labels[z] == GGO).any()))
+            patients.append(f"P{patient}")
+            references.append(f"P{patient}/{z}")
+    return trainer.TrainingSlices(
+        images=np.stack(images), masks=np.stack(masks), ggo_positive=np.array(ggo), patients=np.array(patients),
+        references=tuple(references),
+    )  # fmt: skip
+
+
+def _dice(truth: np.ndarray, prediction: np.ndarray) -> float:
+    sizes = truth.sum() + prediction.sum()
+    return 1.0 if sizes == 0 else 2 * (truth & prediction).sum() / sizes
+
+
+def _mean_dice(truths: np.ndarray, predictions: np.ndarray) -> float:
+    return float(np.mean([_dice(t, p) for t, p in zip(truths, predictions, strict=True)]))
+
+
+def test_merged_two_folds_on_phantoms(tmp_path):
+    slices = phantom_slices()
+    split = training.patient_split([f"P{p}" for p in range(PATIENTS)], 2, seed=1, test_patients=["P4"])
+    seen = []
+    run = trainer.cross_validate(
+        slices, split, trainer.TrainingSettings(max_epochs=2, seed=2), tmp_path, lambda: unet.build_unet("table2"),
+        on_epoch=lambda fold, epoch, logs: seen.append((fold, epoch)),
+    )  # fmt: skip
+    assert seen == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    patient_of = dict(zip(slices.references, slices.patients, strict=True))
+    ggo_of = dict(zip(slices.references, slices.ggo_positive, strict=True))
+    for fold in run.folds:
+        training_patients = {patient_of[ref] for ref in fold["training_slices"]}
+        validation_patients = {patient_of[ref] for ref in fold["validation_slices"]}
+        assert training_patients and validation_patients
+        assert not training_patients & validation_patients, "no patient in training and validation"
+        assert "P4" not in training_patients | validation_patients, "the test patient is in no fold"
+        # Augmentation: each GGO slice of the training patients three times, nothing else.
+        assert sorted(fold["augmented_slices"]) == sorted([ref for ref in fold["training_slices"] if ggo_of[ref]] * 3)
+        assert fold["augmented_slices"], "the phantoms have GGO slices"
+
+        saved = np.load(tmp_path / f"fold-{fold['fold']}-validation.npz")
+        truths, probabilities = saved["truths"], saved["probabilities"]
+        dice_by_threshold = [_mean_dice(truths, probabilities >= threshold) for threshold in GRID]
+        assert fold["threshold"] == GRID[int(np.argmax(dice_by_threshold))]
+        chosen = probabilities >= fold["threshold"]
+        assert fold["validation_metrics"]["dice"] == pytest.approx(_mean_dice(truths, chosen))
+    assert run.over_folds["dice"]["mean"] == pytest.approx(
+        np.mean([f["validation_metrics"]["dice"] for f in run.folds])
+    )
+    assert run.threshold == run.folds[run.chosen_fold]["threshold"] and run.weights.exists()
+    assert set(run.test_metrics) == {"dice", "jaccard", "f1", "recall"}
