@@ -22,6 +22,10 @@ class ModelVersion(models.Model):
     fold_thresholds = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     training_set = models.JSONField(default=dict, blank=True, help_text="what the model saw in training")
+    training_run = models.JSONField(
+        default=dict, blank=True,
+        help_text="how it was trained: settings, seed, duration, code version, lung method, chosen fold",
+    )  # fmt: skip
     trained_by = models.CharField(max_length=150, blank=True)
     trained_at = models.DateTimeField(null=True, blank=True)
     registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -132,8 +132,8 @@ def series_lung_volume_or_compute(series: Series, on_progress) -> np.ndarray:
 
 def model_register(
     *, weights: Path, task: str, threshold: float, variant: str = "table2", metrics: dict | None = None,
-    fold_thresholds: list | None = None, training_set: dict | None = None, trained_by: str = "",
-    activate: bool = True, user=None,
+    fold_thresholds: list | None = None, training_set: dict | None = None, training_run: dict | None = None,
+    trained_by: str = "", activate: bool = True, user=None,
 ) -> ModelVersion:  # fmt: skip
     """Register weights for a task; checks they load into the variant before anything is stored."""
     if task not in ModelVersion.Task.values:
@@ -151,13 +151,66 @@ def model_register(
             ModelVersion.objects.filter(task=task, is_active=True).update(is_active=False)
         version = ModelVersion(
             task=task, variant=variant, threshold=threshold, metrics=metrics or {},
-            fold_thresholds=fold_thresholds or [], training_set=training_set or {}, trained_by=trained_by,
+            fold_thresholds=fold_thresholds or [], training_set=training_set or {}, training_run=training_run or {},
+            trained_by=trained_by,
             registered_by=user, is_active=activate,
         )  # fmt: skip
         version.save()
         with weights.open("rb") as handle:
             version.weights_file.save(f"models/{task}-{version.pk}.weights.h5", File(handle), save=True)
     return version
+
+
+def model_register_cross_validation(
+    *, run, task: str, settings, duration_s: float, lung_method: str, trained_by: str = "", user=None
+) -> ModelVersion:
+    """A cross-validated run (`inference.trainer.cross_validate`) as an inactive model version: the
+    chosen fold's weights and threshold, every fold's threshold and metrics, the spread over folds and
+    the test figures, the patients and slices of each fold and of the test set, and how it was trained.
+    Activation is a separate, explicit step."""
+    fold_lists = (
+        "training_patients",
+        "validation_patients",
+        "training_slices",
+        "validation_slices",
+        "augmented_slices",
+    )
+    return model_register(
+        weights=run.weights, task=task, threshold=run.threshold, activate=False, user=user, trained_by=trained_by,
+        fold_thresholds=[fold["threshold"] for fold in run.folds],
+        metrics={
+            "folds": [{key: fold[key] for key in ("fold", "threshold", "validation_metrics", "dice_by_threshold",
+                                                  "epochs_run", "best_epoch", "best_validation_loss")}
+                      for fold in run.folds],
+            "over_folds": run.over_folds, "test": run.test_metrics,
+        },
+        training_set={
+            "test_patients": list(run.split.test),
+            "folds": [{key: fold[key] for key in fold_lists} for fold in run.folds],
+        },
+        training_run={
+            "settings": settings.as_dict(), "seed": settings.seed, "duration_s": duration_s,
+            "code_version": code_version(), "lung_method": lung_method, "chosen_fold": run.chosen_fold,
+        },
+    )  # fmt: skip
+
+
+def code_version() -> str:
+    """The commit of the running code (git), else the installed package's version."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+            timeout=5, check=True,
+        )  # fmt: skip
+        return found.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        try:
+            return f"ildplatform {version('ildplatform')}"
+        except PackageNotFoundError:
+            return "unknown"
 
 
 def inference_schedule(*, series: Series, task: str, user=None) -> Job:

@@ -10,6 +10,7 @@ pytest.importorskip("keras")
 from ildplatform.demo import phantoms  # noqa: E402
 from ildplatform.labels import GGO  # noqa: E402
 from inference import preprocessing, trainer, training, unet  # noqa: E402
+from inference import services as inference_services  # noqa: E402
 
 PATIENTS = 5
 GRID = [round(0.10 + 0.02 * step, 2) for step in range(46)]
@@ -41,12 +42,13 @@ def _mean_dice(truths: np.ndarray, predictions: np.ndarray) -> float:
     return float(np.mean([_dice(t, p) for t, p in zip(truths, predictions, strict=True)]))
 
 
-def test_merged_two_folds_on_phantoms(tmp_path):
+def test_merged_two_folds_on_phantoms_and_the_run_registered(tmp_path, media_root, db):
     slices = phantom_slices()
     split = training.patient_split([f"P{p}" for p in range(PATIENTS)], 2, seed=1, test_patients=["P4"])
+    settings = trainer.TrainingSettings(max_epochs=2, seed=2)
     seen = []
     run = trainer.cross_validate(
-        slices, split, trainer.TrainingSettings(max_epochs=2, seed=2), tmp_path, lambda: unet.build_unet("table2"),
+        slices, split, settings, tmp_path, lambda: unet.build_unet("table2"),
         on_epoch=lambda fold, epoch, logs: seen.append((fold, epoch)),
     )  # fmt: skip
     assert seen == [(0, 1), (0, 2), (1, 1), (1, 2)]
@@ -73,3 +75,16 @@ def test_merged_two_folds_on_phantoms(tmp_path):
     )
     assert run.threshold == run.folds[run.chosen_fold]["threshold"] and run.weights.exists()
     assert set(run.test_metrics) == {"dice", "jaccard", "f1", "recall"}
+
+    version = inference_services.model_register_cross_validation(
+        run=run, task="merged", settings=settings, duration_s=12.5, lung_method="lung3d"
+    )
+    assert not version.is_active, "activation is a separate step"
+    assert version.threshold == run.threshold and version.fold_thresholds == [f["threshold"] for f in run.folds]
+    assert version.training_set["test_patients"] == ["P4"]
+    for stored, fold in zip(version.training_set["folds"], run.folds, strict=True):
+        assert stored["validation_slices"] == fold["validation_slices"]
+        assert stored["augmented_slices"] == fold["augmented_slices"]
+    assert version.metrics["over_folds"] == run.over_folds and version.metrics["test"] == run.test_metrics
+    assert version.training_run["seed"] == 2 and version.training_run["lung_method"] == "lung3d"
+    assert version.training_run["settings"]["learning_rate"] == 1e-2 and version.training_run["code_version"]
