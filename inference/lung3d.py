@@ -279,26 +279,30 @@ def _touching_regions(regions: np.ndarray) -> dict[int, set[int]]:
 def split_left_right(lung: np.ndarray, grid: Grid) -> np.ndarray:
     """RIGHT_LUNG / LEFT_LUNG labels; a lung joined to the other is split where it is narrowest."""
     components, count = ndi.label(lung)
-    sizes = np.bincount(components.ravel())
-    sizes[0] = 0
-    if count >= 2:
-        first, second = np.argsort(sizes)[::-1][:2]
-        if sizes[second] >= 0.1 * sizes[first]:
-            # Apart already (the usual case): each component takes the side of the lung nearer its centre.
-            return _sides_of_components(components, count, first, second)
+    pair = _two_lung_components(components, count)
+    if pair:
+        # Apart already (the usual case): each component takes the side of the lung nearer its centre.
+        return _sides_of_components(components, count, *pair)
     depth = distance_mm(lung, grid.spacing_mm)
     for core_depth in CORE_DEPTH_MM:
         cores, count = ndi.label(depth > core_depth)
-        if count >= 2:
-            sizes = np.bincount(cores.ravel())
-            sizes[0] = 0
-            first, second = np.argsort(sizes)[::-1][:2]
-            if sizes[second] >= 0.1 * sizes[first]:
-                break
+        pair = _two_lung_components(cores, count)
+        if pair:
+            break
     else:
         return lung.astype(np.uint8) * RIGHT_LUNG  # one lung only (e.g. after pneumonectomy)
-    sides = _sides_of_components(cores, count, first, second)
+    sides = _sides_of_components(cores, count, *pair)
     return watershed(-depth, sides, mask=lung).astype(np.uint8)
+
+
+def _two_lung_components(components: np.ndarray, count: int) -> tuple[int, int] | None:
+    """The labels of the two largest components when the smaller is a lung too (see `_two_lungs`)."""
+    if count < 2:
+        return None
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    first, second = np.argsort(sizes)[::-1][:2]
+    return (int(first), int(second)) if _both_lungs(sizes[first], sizes[second]) else None
 
 
 def _sides_of_components(components: np.ndarray, count: int, first: int, second: int) -> np.ndarray:
@@ -389,11 +393,10 @@ def lung_regions(region_hu: np.ndarray, grid: Grid, thin: bool = False) -> AirRe
     )
     body = body_mask(region_hu)
     air = (region_hu < AIR_HU) & body
-    boxes = ndi.find_objects(air.astype(np.uint8))
-    if not boxes:
-        return found
     # One voxel of tissue around the air: at the box's faces the depth would run on past them.
-    box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(boxes[0], air.shape, strict=True))
+    box = _box_around(air, (1, 1, 1))
+    if box is None:
+        return found
     regions = None
     for core_depth in CORE_DEPTH_MM:
         deeper = air_regions(air[box], grid, core_depth)
@@ -417,17 +420,30 @@ def lung_regions(region_hu: np.ndarray, grid: Grid, thin: bool = False) -> AirRe
 
 
 def _two_lungs(sides: np.ndarray) -> bool:
-    """Both lungs present, the smaller at least a tenth of the larger."""
-    right, left = np.count_nonzero(sides == RIGHT_LUNG), np.count_nonzero(sides == LEFT_LUNG)
-    return min(right, left) >= 0.1 * max(right, left)
+    """Both lungs present in a side map."""
+    return _both_lungs(np.count_nonzero(sides == RIGHT_LUNG), np.count_nonzero(sides == LEFT_LUNG))
+
+
+def _both_lungs(first_size: int, second_size: int) -> bool:
+    """Two pieces are both lungs when the smaller is at least a tenth of the larger."""
+    return min(first_size, second_size) >= 0.1 * max(first_size, second_size)
+
+
+def _box_around(mask: np.ndarray, margins: tuple[int, ...]) -> tuple[slice, ...] | None:
+    """The mask's bounding box widened by `margins` voxels along each axis (within the array); None
+    when the mask is empty."""
+    found = ndi.find_objects(mask.astype(np.uint8))
+    if not found:
+        return None
+    return tuple(
+        slice(max(s.start - m, 0), min(s.stop + m, n)) for s, m, n in zip(found[0], margins, mask.shape, strict=True)
+    )
 
 
 def _padded_box(mask: np.ndarray, grid: Grid) -> tuple[slice, ...]:
     """The mask's bounding box widened by the pathology's reach and the pleural closing."""
-    margin = [int(np.ceil((PATHOLOGY_REACH_MM + PLEURAL_CLOSING_MM) / size)) for size in grid.spacing_mm]
-    found = ndi.find_objects(mask.astype(np.uint8))[0]
-    return tuple(
-        slice(max(s.start - m, 0), min(s.stop + m, n)) for s, m, n in zip(found, margin, mask.shape, strict=True)
+    return _box_around(
+        mask, tuple(int(np.ceil((PATHOLOGY_REACH_MM + PLEURAL_CLOSING_MM) / size)) for size in grid.spacing_mm)
     )
 
 
@@ -469,12 +485,11 @@ def lung_labels_3d(volume_hu: np.ndarray, pixel_spacing_mm: tuple[float, float],
     if grid.factor == 1:
         return coarse
     labels = np.zeros(volume_hu.shape, dtype=np.uint8)
-    found = ndi.find_objects((coarse > 0).astype(np.uint8))
-    if not found:
-        return labels
     # Only the box around the lungs (one block wider) is refined at full resolution.
+    coarse_box = _box_around(coarse > 0, (0, 1, 1))
+    if coarse_box is None:
+        return labels
     factor = grid.factor
-    coarse_box = (found[0][0], *(slice(max(s.start - 1, 0), s.stop + 1) for s in found[0][1:]))
     full_box = (coarse_box[0], *(slice(s.start * factor, min(s.stop * factor, n))
                                  for s, n in zip(coarse_box[1:], volume_hu.shape[1:], strict=True)))  # fmt: skip
     labels[full_box] = _border_settled(volume_hu[full_box], coarse[coarse_box], coarse_hu[coarse_box] < AIR_HU, factor)
