@@ -43,17 +43,19 @@ def training_slices(series: Iterable[tuple[str, str, np.ndarray, np.ndarray]], t
     """Every slice with abnormality (the paper leaves the others out) as a model input and its mask."""
     images, masks, ggo, patients, references = [], [], [], [], []
     for patient, reference, hu, labels in series:
-        for z in np.flatnonzero((labels > 0).any(axis=(1, 2))):
-            images.append(preprocessing.preprocess(hu[z])[0])
-            masks.append(preprocessing.downsample_mask(task_mask(labels[z], task))[0])
-            ggo.append(bool((labels[z] == GGO).any()))
-            patients.append(patient)
-            references.append(f"{reference}/{z}")
+        rows = np.flatnonzero((labels > 0).any(axis=(1, 2)))
+        if rows.size == 0:
+            continue
+        images.append(preprocessing.preprocess(hu[rows]))
+        masks.append(preprocessing.downsample_mask(task_mask(labels[rows], task)))
+        ggo.append((labels[rows] == GGO).any(axis=(1, 2)))
+        patients.extend([patient] * rows.size)
+        references.extend(f"{reference}/{z}" for z in rows)
     if not images:
         raise ValueError("no slice with abnormality to train on")
     return TrainingSlices(
-        images=np.stack(images), masks=np.stack(masks), ggo_positive=np.array(ggo), patients=np.array(patients),
-        references=tuple(references),
+        images=np.concatenate(images), masks=np.concatenate(masks), ggo_positive=np.concatenate(ggo),
+        patients=np.array(patients), references=tuple(references),
     )  # fmt: skip
 
 

@@ -7,10 +7,8 @@ import pytest
 
 pytest.importorskip("keras")
 
-from ildplatform.demo import phantoms  # noqa: E402
-from ildplatform.labels import GGO  # noqa: E402
-from inference import preprocessing, trainer, training, unet  # noqa: E402
 from inference import services as inference_services  # noqa: E402
+from inference import trainer, training, training_data, unet  # noqa: E402
 
 PATIENTS = 5
 GRID = [round(0.10 + 0.02 * step, 2) for step in range(46)]
@@ -18,19 +16,7 @@ GRID = [round(0.10 + 0.02 * step, 2) for step in range(46)]
 
 def phantom_slices() -> trainer.TrainingSlices:
     """Every phantom slice with abnormality (the paper leaves the others out) of PATIENTS patients."""
-    images, masks, ggo, patients, references = [], [], [], [], []
-    for patient in range(PATIENTS):
-        series = phantoms.phantom_series(11, patient, 0, n_slices=8)
-        for z in np.flatnonzero((series.labels > 0).any(axis=(1, 2))):
-            images.append(preprocessing.preprocess(series.hu[z])[0])
-            masks.append(preprocessing.downsample_mask(series.labels[z] > 0)[0])
-            ggo.append(bool((series.labels[z] == GGO).any()))
-            patients.append(f"P{patient}")
-            references.append(f"P{patient}/{z}")
-    return trainer.TrainingSlices(
-        images=np.stack(images), masks=np.stack(masks), ggo_positive=np.array(ggo), patients=np.array(patients),
-        references=tuple(references),
-    )  # fmt: skip
+    return training_data.training_slices(training_data.phantom_source(patients=PATIENTS, slices=8, seed=11), "merged")
 
 
 def _dice(truth: np.ndarray, prediction: np.ndarray) -> float:
@@ -44,7 +30,7 @@ def _mean_dice(truths: np.ndarray, predictions: np.ndarray) -> float:
 
 def test_merged_two_folds_on_phantoms_and_the_run_registered(tmp_path, media_root, db):
     slices = phantom_slices()
-    split = training.patient_split([f"P{p}" for p in range(PATIENTS)], 2, seed=1, test_patients=["P4"])
+    split = training.patient_split([f"phantom-{p}" for p in range(PATIENTS)], 2, seed=1, test_patients=["phantom-4"])
     settings = trainer.TrainingSettings(max_epochs=2, seed=2)
     seen = []
     run = trainer.cross_validate(
@@ -59,7 +45,7 @@ def test_merged_two_folds_on_phantoms_and_the_run_registered(tmp_path, media_roo
         validation_patients = {patient_of[ref] for ref in fold["validation_slices"]}
         assert training_patients and validation_patients
         assert not training_patients & validation_patients, "no patient in training and validation"
-        assert "P4" not in training_patients | validation_patients, "the test patient is in no fold"
+        assert "phantom-4" not in training_patients | validation_patients, "the test patient is in no fold"
         # Augmentation: each GGO slice of the training patients three times, nothing else.
         assert sorted(fold["augmented_slices"]) == sorted([ref for ref in fold["training_slices"] if ggo_of[ref]] * 3)
         assert fold["augmented_slices"], "the phantoms have GGO slices"
@@ -81,7 +67,7 @@ def test_merged_two_folds_on_phantoms_and_the_run_registered(tmp_path, media_roo
     )
     assert not version.is_active, "activation is a separate step"
     assert version.threshold == run.threshold and version.fold_thresholds == [f["threshold"] for f in run.folds]
-    assert version.training_set["test_patients"] == ["P4"]
+    assert version.training_set["test_patients"] == ["phantom-4"]
     for stored, fold in zip(version.training_set["folds"], run.folds, strict=True):
         assert stored["validation_slices"] == fold["validation_slices"]
         assert stored["augmented_slices"] == fold["augmented_slices"]
