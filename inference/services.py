@@ -162,7 +162,15 @@ def model_register(
 
 
 def model_register_cross_validation(
-    *, run, task: str, settings, duration_s: float, lung_method: str, trained_by: str = "", user=None
+    *,
+    run,
+    task: str,
+    settings,
+    duration_s: float,
+    lung_method: str,
+    variant: str = "table2",
+    trained_by: str = "",
+    user=None,
 ) -> ModelVersion:
     """A cross-validated run (`inference.trainer.cross_validate`) as an inactive model version: the
     chosen fold's weights and threshold, every fold's threshold and metrics, the spread over folds and
@@ -176,7 +184,8 @@ def model_register_cross_validation(
         "augmented_slices",
     )
     return model_register(
-        weights=run.weights, task=task, threshold=run.threshold, activate=False, user=user, trained_by=trained_by,
+        weights=run.weights, task=task, threshold=run.threshold, variant=variant, activate=False, user=user,
+        trained_by=trained_by,
         fold_thresholds=[fold["threshold"] for fold in run.folds],
         metrics={
             "folds": [{key: fold[key] for key in ("fold", "threshold", "validation_metrics", "dice_by_threshold",

@@ -17,11 +17,12 @@ from inference.models import ModelVersion  # noqa: E402
 def test_train_unet_registers_an_inactive_version_with_its_folds(media_root):
     out = StringIO()
     test_patients = ["phantom-1", "phantom-4"]
-    call_command("train_unet", task="merged", folds=2, epochs=1, test_patients=test_patients, json=True, stdout=out,
-                 stderr=StringIO())  # fmt: skip
+    call_command("train_unet", task="merged", variant="text", folds=2, epochs=1, test_patients=test_patients,
+                 json=True, stdout=out, stderr=StringIO())  # fmt: skip
     figures = json.loads(out.getvalue())
     version = ModelVersion.objects.get(pk=figures["model_version_id"])
     assert not version.is_active and figures["active"] is False
+    assert version.variant == "text", "registered as the variant it was trained as"
     assert version.training_set["test_patients"] == ["phantom-1", "phantom-4"]
     validation = [set(fold["validation_patients"]) for fold in version.training_set["folds"]]
     assert validation[0].isdisjoint(validation[1]) and not {"phantom-1", "phantom-4"} & (validation[0] | validation[1])

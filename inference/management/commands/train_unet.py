@@ -46,6 +46,7 @@ class Command(BaseCommand):
             try:
                 version = services.model_register_cross_validation(
                     run=run, task=options["task"], settings=settings, duration_s=time.perf_counter() - started,
+                    variant=options["variant"],
                     lung_method="none: the inputs are not lung-masked, as in inference",
                     trained_by=f"train_unet --source {options['source']}",
                 )  # fmt: skip
