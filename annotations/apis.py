@@ -91,12 +91,18 @@ class ReviewAssignApi(APIView):
 
 @routes.route("series/<int:series_id>/review/", name="review-settings")
 class ReviewSettingsApi(APIView):
-    """Switch AI pre-annotation of the readers' empty slices on or off (admins)."""
+    """GET: AI pre-annotation of the series and its effect (admins): whether it is on, the models that seed the
+    readers' empty slices (the active reticulation and GGO models with predictions on this series) and per
+    reading the model versions that seeded its saved slices. PATCH: switch it on or off (admins, audited)."""
 
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
         ai_preannotation = serializers.BooleanField()
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, series_id: int):
+        return Response(selectors.preannotation_effect(series_id=series_id))
 
     @extend_schema(request=InputSerializer, responses={200: dict})
     def patch(self, request, series_id: int):
@@ -120,6 +126,10 @@ class WorklistApi(APIView):
         visit_label = serializers.CharField(source="review.series.visit.label")
         slice_count = serializers.IntegerField(source="review.series.slice_count")
         slices_annotated = serializers.IntegerField()
+        ai_preannotation = serializers.BooleanField(source="review.ai_preannotation")
+        preannotated_from = serializers.ListField(
+            child=serializers.IntegerField(), help_text="model versions whose predictions seeded saved slices"
+        )
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):

@@ -164,6 +164,33 @@ def reading_labels_volume(reading: Reading) -> np.ndarray:
     return volume
 
 
+PREANNOTATION_TASKS = (ModelVersion.Task.RETICULATION, ModelVersion.Task.GGO)
+
+
+def preannotation_effect(*, series_id: int) -> dict:
+    """What AI pre-annotation does on a series: on or off, which models would seed the readers' empty slices
+    (the active reticulation and GGO models, where they have predictions here; a merged model cannot tell
+    the patterns apart, so it seeds nothing) and which versions seeded each reading's saved slices."""
+    review = review_get(series_id=series_id)
+    if review is None:
+        raise NotFound(f"series {series_id} has no reading assignment")
+    seeding = []
+    for version in ModelVersion.objects.filter(is_active=True, task__in=PREANNOTATION_TASKS).order_by("task"):
+        slices = Prediction.objects.filter(model_version=version, slice__series_id=series_id).count()
+        seeding.append({"model_version_id": version.pk, "task": version.task, "label": version.label,
+                        "slices_with_predictions": slices})  # fmt: skip
+    return {
+        "series_id": series_id,
+        "ai_preannotation": review.ai_preannotation,
+        "seeding_models": seeding,
+        "readings": [
+            {"id": reading.pk, "role": reading.role, "user": reading.user.username,
+             "preannotated_from": reading.preannotated_from}
+            for reading in review.readings.select_related("user").order_by("role")
+        ],
+    }  # fmt: skip
+
+
 def preannotation_predictions(reading: Reading, slice_: Slice) -> list[Prediction]:
     """The active reticulation and GGO models' predictions an empty slice of this reading starts from."""
     if not reading.review.ai_preannotation or reading.role == Reading.Role.ADJUDICATOR:
@@ -171,7 +198,7 @@ def preannotation_predictions(reading: Reading, slice_: Slice) -> list[Predictio
     return list(
         Prediction.objects.filter(
             slice=slice_, model_version__is_active=True,
-            model_version__task__in=[ModelVersion.Task.GGO, ModelVersion.Task.RETICULATION],
+            model_version__task__in=PREANNOTATION_TASKS,
         ).order_by("-model_version__task")  # reticulation last: it wins where both fire
     )  # fmt: skip
 

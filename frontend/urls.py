@@ -13,4 +13,5 @@ urlpatterns = [
     path("series/<int:series_id>/", views.series_viewer, name="series-viewer"),
     path("patients/<int:patient_id>/", views.patient, name="patient"),
     path("jobs/", views.jobs, name="jobs"),
+    path("models/", views.models, name="models"),
 ]

@@ -15,6 +15,7 @@ from annotations import access
 from annotations.models import Reading
 from ildplatform import selectors
 from ildplatform.exceptions import DomainError
+from ildplatform.permissions import may_run_model
 from ildplatform.roles import ADJUDICATOR, READER
 
 
@@ -48,19 +49,22 @@ def reader_workspace(request, reading_id: int):
         raise Http404("no such reading") from None
     if reading.role == Reading.Role.ADJUDICATOR:
         raise Http404("the adjudicator works in the adjudication view")
-    context = {"page": "reader", "reading": reading, "series": reading.review.series}
+    context = {"page": "reader", "reading": reading, "series": reading.review.series,
+               "can_run_model": may_run_model(request.user)}  # fmt: skip
     return render(request, "frontend/reader.html", context)
 
 
 @login_required
 def adjudication(request, series_id: int):
-    return render(request, "frontend/adjudicate.html", {"page": "adjudicate", "series": _series_or_404(series_id)})
+    context = {"page": "adjudicate", "series": _series_or_404(series_id), "can_run_model": may_run_model(request.user)}
+    return render(request, "frontend/adjudicate.html", context)
 
 
 @login_required
 def series_viewer(request, series_id: int):
     overlay = request.GET.get("overlay", "")
-    context = {"page": "series", "series": _series_or_404(series_id), "overlay": overlay}
+    context = {"page": "series", "series": _series_or_404(series_id), "overlay": overlay,
+               "can_run_model": may_run_model(request.user)}  # fmt: skip
     return render(request, "frontend/series.html", context)
 
 
@@ -76,6 +80,11 @@ def patient(request, patient_id: int):
 @login_required
 def jobs(request):
     return render(request, "frontend/jobs.html", {"page": "jobs", "is_admin": access.is_admin(request.user)})
+
+
+@login_required
+def models(request):
+    return render(request, "frontend/models.html", {"page": "models", "is_admin": access.is_admin(request.user)})
 
 
 def _series_or_404(series_id: int):

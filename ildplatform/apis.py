@@ -10,7 +10,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import labels, selectors, services
+from . import jobs, labels, selectors, services
 from .dicom_import import SourceFile, expand_zip, looks_like_zip
 from .exceptions import DomainError, ImportRejected, PayloadTooLarge
 from .models import Job, Patient, Series, Visit
@@ -163,8 +163,8 @@ class JobOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "kind", "state", "progress", "error", "series_id", "model_version_id", "created_at", "started_at",
-            "finished_at",
+            "id", "kind", "state", "progress", "detail", "cancel_requested", "error", "series_id", "model_version_id",
+            "created_at", "started_at", "finished_at",
         ]  # fmt: skip
 
     def get_model_version_id(self, job: Job) -> int | None:
@@ -195,6 +195,17 @@ class JobDetailApi(APIView):
     @extend_schema(responses=JobOutputSerializer)
     def get(self, request, job_id: int):
         return Response(JobOutputSerializer(selectors.job_get(job_id=job_id)).data)
+
+
+@routes.route("jobs/<int:job_id>/cancel/", name="job-cancel")
+class JobCancelApi(APIView):
+    """Cancel a job (admins, or whoever queued it): a queued job at once, a running one at its next checkpoint
+    (a training job: the end of its current epoch). 409 for a job that has finished."""
+
+    @extend_schema(request=None, responses={202: JobOutputSerializer})
+    def post(self, request, job_id: int):
+        job = jobs.job_cancel(job=selectors.job_get(job_id=job_id), user=request.user)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 @routes.route("labels/", name="label-table")

@@ -27,6 +27,10 @@ class NotFound(DomainError):
     status_code = status.HTTP_404_NOT_FOUND
 
 
+class Forbidden(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+
+
 class Conflict(DomainError):
     status_code = status.HTTP_409_CONFLICT
 

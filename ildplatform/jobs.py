@@ -4,6 +4,8 @@ Apps above the core register what runs each kind of job (`job_runner_register`, 
 AppConfig.ready); the core queues and runs jobs without knowing them. A Celery task only calls
 `job_run`; runners are idempotent: running a job again replaces its results, never adds a copy.
 Tasks are acknowledged late, so a job whose worker died is redelivered and run again.
+A job can be cancelled: a queued one at once; a running one when its runner next asks
+(`job_cancel_check`, e.g. at the end of a training epoch).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from .exceptions import DomainError
+from .exceptions import Conflict, DomainError, Forbidden
 from .models import Job, Series
+from .permissions import has_role
+from .roles import ADMIN
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +77,15 @@ def _enqueue(job: Job, queue: str) -> None:
         Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, error=f"could not reach the broker: {error}")
 
 
+class JobCancelled(Exception):
+    """Raised by a runner that found its job's cancellation requested; the job ends `cancelled`."""
+
+
 def _job_begin(job_id: int) -> Job | None:
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.state == Job.State.DONE:
-            return None  # deleted, or a redelivery of a job that finished before its ack
+        if job is None or job.state in (Job.State.DONE, Job.State.CANCELLED):
+            return None  # deleted, cancelled while queued, or a redelivery of a job that finished before its ack
         job.state, job.progress, job.error = Job.State.RUNNING, 0.0, ""
         job.attempts += 1
         job.started_at = timezone.now()
@@ -90,12 +98,45 @@ def job_progress(job: Job, fraction: float) -> None:
     Job.objects.filter(pk=job.pk).update(progress=job.progress)
 
 
+def job_detail(job: Job, detail: dict) -> None:
+    """What the job is doing now (shown on the jobs page), merged into what it said before."""
+    job.detail = {**job.detail, **detail}
+    Job.objects.filter(pk=job.pk).update(detail=job.detail)
+
+
+def job_cancel_check(job: Job) -> None:
+    """Raise JobCancelled when someone asked to cancel this job (runners call it at safe points)."""
+    if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+        raise JobCancelled(f"job {job.pk} was cancelled")
+
+
+def job_cancel(*, job: Job, user) -> Job:
+    """Cancel a job: a queued one at once, a running one at its runner's next check. Admins, or whoever
+    queued it; a finished job cannot be cancelled."""
+    if not (has_role(user, ADMIN) or (job.created_by_id is not None and job.created_by_id == user.pk)):
+        raise Forbidden("only admins and the user who queued a job may cancel it")
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state not in (Job.State.QUEUED, Job.State.RUNNING):
+            raise Conflict(f"job {job.pk} is {job.state}: only queued or running jobs can be cancelled")
+        job.cancel_requested = True
+        if job.state == Job.State.QUEUED:
+            job.state, job.finished_at = Job.State.CANCELLED, timezone.now()
+        job.save(update_fields=["cancel_requested", "state", "finished_at"])
+    logger.info("job %s: cancel requested by %s", job.pk, user)
+    return job
+
+
 def job_run(*, job_id: int) -> None:
     job = _job_begin(job_id)
     if job is None:
         return
     try:
         job_runner(job.kind).run(job)
+    except JobCancelled:
+        logger.info("job %s stopped: cancelled", job.pk)
+        Job.objects.filter(pk=job.pk).update(state=Job.State.CANCELLED, finished_at=timezone.now())
+        return
     except Exception as error:
         logger.exception("job %s failed", job.pk)
         Job.objects.filter(pk=job.pk).update(

@@ -103,10 +103,14 @@ class Job(models.Model):
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
+        CANCELLED = "cancelled"
 
     kind = models.CharField(max_length=32)
-    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    state = models.CharField(max_length=9, choices=State.choices, default=State.QUEUED)
     progress = models.FloatField(default=0.0)
+    # What a long job is doing now, as its runner reports it (a training job: fold, epoch, losses).
+    detail = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False, help_text="the runner stops at its next checkpoint")
     error = models.TextField(blank=True)
     series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     params = models.JSONField(default=dict, blank=True)

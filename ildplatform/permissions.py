@@ -1,6 +1,6 @@
 from rest_framework.permissions import BasePermission
 
-from .roles import ADMIN
+from .roles import ADJUDICATOR, ADMIN
 
 
 def has_role(user, role: str) -> bool:
@@ -12,3 +12,16 @@ class IsPlatformAdmin(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return has_role(request.user, ADMIN)
+
+
+def may_run_model(user) -> bool:
+    """Admins and adjudicators run models on a series; readers see a model only through AI pre-annotation,
+    which an admin switches on, so that their blinded reading stays their own."""
+    return has_role(user, ADMIN) or has_role(user, ADJUDICATOR)
+
+
+class MayRunModel(BasePermission):
+    message = "only admins and adjudicators may run a model"
+
+    def has_permission(self, request, view) -> bool:
+        return may_run_model(request.user)

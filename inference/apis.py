@@ -5,12 +5,12 @@ from rest_framework.views import APIView
 
 from ildplatform.apis import JobOutputSerializer, SliceLabelMapApi
 from ildplatform.involvement import INVOLVEMENT_FIELDS
-from ildplatform.permissions import IsPlatformAdmin
+from ildplatform.permissions import IsPlatformAdmin, MayRunModel, may_run_model
 from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
 
 from . import lungs, selectors, services
-from .models import Involvement, ModelVersion
+from .models import Involvement, ModelActivation, ModelVersion
 
 routes = ApiRoutes()
 
@@ -31,9 +31,9 @@ class InvolvementOutputSerializer(serializers.ModelSerializer):
 
 @routes.route("series/<int:series_id>/inference/", name="series-inference")
 class SeriesInferenceApi(APIView):
-    """Run the active model of a task on the series (admins); answers the queued job."""
+    """Run the active model of a task on the series (admins and adjudicators); answers the queued job."""
 
-    permission_classes = [IsPlatformAdmin]
+    permission_classes = [MayRunModel]
 
     class InputSerializer(serializers.Serializer):
         task = serializers.ChoiceField(choices=ModelVersion.Task.values, default=ModelVersion.Task.MERGED)
@@ -125,3 +125,136 @@ class SeriesLungApi(APIView):
         job = services.lung_masks_schedule(series=series_get(series_id=series_id), user=request.user,
                                            method=params.validated_data["method"])  # fmt: skip
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelActivationOutputSerializer(serializers.ModelSerializer):
+    by = serializers.CharField(source="by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = ModelActivation
+        fields = ["at", "by", "active", "reason"]
+
+
+class ModelVersionOutputSerializer(serializers.ModelSerializer):
+    """A registered version with its figures. Every difference in `involvement` is model minus consensus."""
+
+    label = serializers.CharField(help_text="demo weights say so here; empty otherwise")
+    activations = ModelActivationOutputSerializer(many=True, help_text="the audit trail of switching it on and off")
+    trainable_parameters = serializers.SerializerMethodField()
+    code_version = serializers.SerializerMethodField()
+    lung_method = serializers.SerializerMethodField()
+    lung_masked = serializers.SerializerMethodField()
+    seed = serializers.SerializerMethodField()
+    duration_s = serializers.SerializerMethodField()
+    settings = serializers.SerializerMethodField()
+    involvement = serializers.SerializerMethodField(
+        help_text="per-patient involvement of the model against consensus (out of fold and test): MAE, "
+        "Bland-Altman bias and limits; difference = model minus consensus, in percentage points"
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id", "task", "variant", "threshold", "fold_thresholds", "is_active", "is_demo", "label", "trained_by",
+            "registered_at", "trainable_parameters", "code_version", "lung_method", "lung_masked", "seed",
+            "duration_s", "settings", "metrics", "involvement", "training_set", "activations",
+        ]  # fmt: skip
+
+    def _run(self, version: ModelVersion, key: str):
+        return version.training_run.get(key)
+
+    def get_trainable_parameters(self, version) -> int | None:
+        return self._run(version, "trainable_parameters")
+
+    def get_code_version(self, version) -> str | None:
+        return self._run(version, "code_version")
+
+    def get_lung_method(self, version) -> str | None:
+        return self._run(version, "lung_method")
+
+    def get_lung_masked(self, version) -> bool:
+        return bool(self._run(version, "lung_masked"))
+
+    def get_seed(self, version) -> int | None:
+        return self._run(version, "seed")
+
+    def get_duration_s(self, version) -> float | None:
+        return self._run(version, "duration_s")
+
+    def get_settings(self, version) -> dict:
+        return self._run(version, "settings") or {}
+
+    def get_involvement(self, version) -> dict | None:
+        return version.metrics.get("involvement")
+
+
+@routes.route("models/", name="model-list")
+class ModelVersionListApi(APIView):
+    """Every registered model version, newest first, with its metrics and its activation trail."""
+
+    @extend_schema(responses=ModelVersionOutputSerializer(many=True))
+    def get(self, request):
+        return Response(ModelVersionOutputSerializer(selectors.model_version_list(), many=True).data)
+
+
+@routes.route("models/<int:model_version_id>/", name="model-detail")
+class ModelVersionDetailApi(APIView):
+    @extend_schema(responses=ModelVersionOutputSerializer)
+    def get(self, request, model_version_id: int):
+        version = selectors.model_version_get(model_version_id=model_version_id)
+        return Response(ModelVersionOutputSerializer(version).data)
+
+
+@routes.route("models/<int:model_version_id>/activation/", name="model-activation")
+class ModelActivationApi(APIView):
+    """Switch a version on (its task's active version goes off) or off, with a reason (admins; audited)."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        active = serializers.BooleanField()
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=InputSerializer, responses=ModelVersionOutputSerializer)
+    def post(self, request, model_version_id: int):
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        version = selectors.model_version_get(model_version_id=model_version_id)
+        services.model_set_active(version=version, user=request.user, **params.validated_data)
+        return Response(ModelVersionOutputSerializer(selectors.model_version_get(model_version_id=version.pk)).data)
+
+
+@routes.route("models/training/", name="model-training")
+class ModelTrainingApi(APIView):
+    """Queue a training run on the gpu queue (admins); it registers an inactive version when it ends."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        task = serializers.ChoiceField(choices=ModelVersion.Task.values)
+        source = serializers.CharField(max_length=32, default="phantoms")
+        variant = serializers.ChoiceField(choices=("table2", "text"), default="table2")
+        folds = serializers.IntegerField(min_value=2, max_value=10, default=5)
+        epochs = serializers.IntegerField(min_value=1, max_value=1000, default=300)
+        seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+        test_patients = serializers.ListField(
+            child=serializers.CharField(max_length=64), max_length=1000, required=False, allow_null=True, default=None
+        )
+        transfer = serializers.BooleanField(default=True, help_text="ggo: start from the active reticulation model")
+
+    @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
+    def post(self, request):
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        job = services.training_schedule(request=services.TrainingRequest(**params.validated_data), user=request.user)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@routes.route("series/<int:series_id>/models/", name="series-models")
+class SeriesModelsApi(APIView):
+    """The active models "Run model" would run on this series, those with predictions on it, and whether the
+    user may run one."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, series_id: int):
+        return Response({**selectors.series_models(series_id=series_id), "can_run": may_run_model(request.user)})

@@ -31,6 +31,9 @@ class ModelVersion(models.Model):
     registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     registered_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=False)
+    is_demo = models.BooleanField(
+        default=False, help_text="trained on synthetic phantoms: demo weights, never for patients"
+    )
 
     class Meta:
         ordering = ["task", "-registered_at"]
@@ -46,6 +49,31 @@ class ModelVersion(models.Model):
     def source(self) -> str:
         """The involvement source name of this model's predictions."""
         return f"model:{self.pk}"
+
+    @property
+    def label(self) -> str:
+        """What every page that names the model says beside it."""
+        return DEMO_WEIGHTS_LABEL if self.is_demo else ""
+
+
+DEMO_WEIGHTS_LABEL = "Demo weights: trained on synthetic phantoms, never for patients"
+
+
+class ModelActivation(models.Model):
+    """The audit trail of the registry: who switched which version on or off, when and why."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="activations")
+    active = models.BooleanField(help_text="switched on (true) or off (false)")
+    reason = models.TextField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        switched = "on" if self.active else "off"
+        return f"model {self.model_version_id} {switched} at {self.at:%Y-%m-%d %H:%M} by {self.by}"
 
 
 class LungMask(models.Model):

@@ -34,8 +34,11 @@ def _as_batch(slices: np.ndarray) -> np.ndarray:
     return slices
 
 
-def preprocess(hu_slices: np.ndarray, *, size: int = MODEL_SIZE) -> np.ndarray:
+def preprocess(hu_slices: np.ndarray, *, size: int = MODEL_SIZE, lung: np.ndarray | None = None) -> np.ndarray:
     """HU slice(s) (rows, columns) or (n, rows, columns) -> model input (n, size, size, 1) float32.
+
+    With `lung` (bool, the slices' shape) the input is lung-masked: everything outside the lung region
+    reads 0 (as air below the window), so the model sees only what it may mark.
 
     Downsampling uses the local mean (each output pixel = mean of the native area it covers; exactly
     a 4 x 4 block mean at 512 -> 128): no aliasing of fine reticular lines into moire, and no
@@ -43,6 +46,11 @@ def preprocess(hu_slices: np.ndarray, *, size: int = MODEL_SIZE) -> np.ndarray:
     bone and metal, clipped to 1, do not bleed into neighbouring lung pixels.
     """
     windowed = lung_window(_as_batch(hu_slices))
+    if lung is not None:
+        lung = _as_batch(lung)
+        if lung.shape != windowed.shape:
+            raise ValueError(f"lung mask shape {lung.shape} differs from the slices' {windowed.shape}")
+        windowed *= lung
     n_slices = windowed.shape[0]
     small = resize_local_mean(windowed, (n_slices, size, size))  # the slice axis keeps its length
     return small.astype(np.float32, copy=False)[..., np.newaxis]

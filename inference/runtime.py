@@ -394,9 +394,9 @@ class Inferer:
             return np.zeros((0, *self.keras_model.output_shape[1:]), dtype=np.float32)
         return np.concatenate(outputs)
 
-    def probability(self, hu_slices: np.ndarray) -> np.ndarray:
-        """Pattern probability (n, 128, 128) for HU slices (n, rows, columns)."""
-        return preprocessing.pattern_probability(self.softmax(preprocessing.preprocess(hu_slices)))
+    def probability(self, hu_slices: np.ndarray, lung: np.ndarray | None = None) -> np.ndarray:
+        """Pattern probability (n, 128, 128) for HU slices (n, rows, columns), lung-masked when `lung` is given."""
+        return preprocessing.pattern_probability(self.softmax(preprocessing.preprocess(hu_slices, lung=lung)))
 
 
 # ---------------------------------------------------------------- one per model version per process
@@ -422,6 +422,10 @@ def keras_model(model_version):
     return inferer(model_version).keras_model
 
 
-def predict_probability(model_version, hu_slices: np.ndarray) -> np.ndarray:
-    """Pattern probability (n, 128, 128) for HU slices (n, rows, columns), in `BATCH_SIZE` batches."""
-    return inferer(model_version).probability(hu_slices)
+def predict_probability(model_version, hu_slices: np.ndarray, lung: np.ndarray | None = None) -> np.ndarray:
+    """Pattern probability (n, 128, 128) for HU slices (n, rows, columns), in `BATCH_SIZE` batches. A version
+    trained on lung-masked inputs gets its inputs masked by `lung` (the series' region) the same way."""
+    masked = bool(model_version.training_run.get("lung_masked"))
+    if masked and lung is None:
+        raise ValueError(f"model {model_version.pk} was trained on lung-masked inputs: give the lung region")
+    return inferer(model_version).probability(hu_slices, lung if masked else None)

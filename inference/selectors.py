@@ -6,7 +6,7 @@ from ildplatform.models import Patient, Visit
 from ildplatform.selectors import series_get
 
 from . import visibility
-from .models import Involvement, LungMask, Prediction
+from .models import DEMO_WEIGHTS_LABEL, Involvement, LungMask, ModelVersion, Prediction
 
 
 def _visible(rows: QuerySet[Involvement], user) -> list[Involvement]:
@@ -88,3 +88,36 @@ def series_lung_summary(*, series_id: int) -> dict:
         "non_lung_air_flag": non_lung_air_flag,
         "qc_flag": dense_missed_flag or non_lung_air_flag,
     }
+
+
+def model_version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("registered_by").prefetch_related("activations__by").order_by("-pk")
+
+
+def model_version_get(*, model_version_id: int) -> ModelVersion:
+    found = model_version_list().filter(pk=model_version_id).first()
+    if found is None:
+        raise NotFound(f"no model version with id {model_version_id}")
+    return found
+
+
+def series_models(*, series_id: int) -> dict:
+    """The active model of each task (what "Run model" would run) and the models with predictions on the series."""
+    series = series_get(series_id=series_id)
+    active = [
+        {"task": version.task, "model_version_id": version.pk, "label": version.label, "is_demo": version.is_demo}
+        for version in ModelVersion.objects.filter(is_active=True).order_by("task")
+    ]
+    counted = (
+        Prediction.objects.filter(slice__series=series)
+        .values("model_version_id", "model_version__task", "model_version__is_demo")
+        .annotate(slices=Count("id"))
+        .order_by("model_version_id")
+    )
+    predictions = [
+        {"model_version_id": row["model_version_id"], "task": row["model_version__task"],
+         "label": DEMO_WEIGHTS_LABEL if row["model_version__is_demo"] else "", "slices": row["slices"],
+         "complete": row["slices"] == series.slice_count}
+        for row in counted
+    ]  # fmt: skip
+    return {"series_id": series.pk, "active": active, "predictions": predictions}

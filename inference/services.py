@@ -7,6 +7,7 @@ again replaces its results (update_or_create on unique keys), never adds a secon
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +18,20 @@ from django.db import transaction
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError
 from ildplatform.involvement import involvement_in_region
-from ildplatform.jobs import job_create, job_progress, progress_chunks
+from ildplatform.jobs import JobCancelled, job_cancel_check, job_create, job_detail, job_progress, progress_chunks
 from ildplatform.labels import GGO, RETICULATION
 from ildplatform.models import Job, Series, Visit
 from ildplatform.selectors import series_hu_volume
 
 from . import lungmask, lungs, preprocessing
-from .models import Involvement, LungMask, ModelVersion, Prediction
+from .models import Involvement, LungMask, ModelActivation, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
 # The kinds of job this app runs (apps.py registers their runners with the core).
 LUNG_MASKS_JOB = "lung_masks"
 INFERENCE_JOB = "inference"
+TRAINING_JOB = "training"
 
 
 # ---------------------------------------------------------------- lung masks
@@ -133,7 +135,7 @@ def series_lung_volume_or_compute(series: Series, on_progress) -> np.ndarray:
 def model_register(
     *, weights: Path, task: str, threshold: float, variant: str = "table2", metrics: dict | None = None,
     fold_thresholds: list | None = None, training_set: dict | None = None, training_run: dict | None = None,
-    trained_by: str = "", activate: bool = True, user=None,
+    trained_by: str = "", activate: bool = True, is_demo: bool = False, user=None,
 ) -> ModelVersion:  # fmt: skip
     """Register weights for a task; checks they load into the variant before anything is stored."""
     if task not in ModelVersion.Task.values:
@@ -147,17 +149,39 @@ def model_register(
     except Exception as error:
         raise DomainError(f"{weights}: weights do not load into the {variant!r} U-Net ({error})") from None
     with transaction.atomic():
-        if activate:
-            ModelVersion.objects.filter(task=task, is_active=True).update(is_active=False)
         version = ModelVersion(
             task=task, variant=variant, threshold=threshold, metrics=metrics or {},
             fold_thresholds=fold_thresholds or [], training_set=training_set or {}, training_run=training_run or {},
-            trained_by=trained_by,
-            registered_by=user, is_active=activate,
+            trained_by=trained_by, registered_by=user, is_demo=is_demo,
         )  # fmt: skip
         version.save()
         with weights.open("rb") as handle:
             version.weights_file.save(f"models/{task}-{version.pk}.weights.h5", File(handle), save=True)
+        if activate:
+            model_set_active(version=version, active=True, reason="registered as the active model", user=user)
+    return version
+
+
+def model_set_active(*, version: ModelVersion, active: bool, reason: str, user=None) -> ModelVersion:
+    """Switch a version on (the task's active one is switched off) or off, with the reason, audited: every
+    switch is a ModelActivation row in the same transaction."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("say why the model is switched on or off (reason)")
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if active:
+            for previous in ModelVersion.objects.select_for_update().filter(task=version.task, is_active=True):
+                if previous.pk != version.pk:
+                    previous.is_active = False
+                    previous.save(update_fields=["is_active"])
+                    replaced = f"replaced by model {version.pk}: {reason}"
+                    ModelActivation.objects.create(model_version=previous, active=False, reason=replaced, by=user)
+        if version.is_active != active:
+            version.is_active = active
+            version.save(update_fields=["is_active"])
+            ModelActivation.objects.create(model_version=version, active=active, reason=reason, by=user)
+    logger.info("model %s %s by %s: %s", version.pk, "activated" if active else "deactivated", user, reason)
     return version
 
 
@@ -170,6 +194,8 @@ def model_register_cross_validation(
     lung_method: str,
     variant: str = "table2",
     trained_by: str = "",
+    extra: dict | None = None,
+    is_demo: bool = False,
     user=None,
 ) -> ModelVersion:
     """A cross-validated run (`inference.trainer.cross_validate`) as an inactive model version: the
@@ -185,13 +211,13 @@ def model_register_cross_validation(
     )
     return model_register(
         weights=run.weights, task=task, threshold=run.threshold, variant=variant, activate=False, user=user,
-        trained_by=trained_by,
+        trained_by=trained_by, is_demo=is_demo,
         fold_thresholds=[fold["threshold"] for fold in run.folds],
         metrics={
             "folds": [{key: fold[key] for key in ("fold", "threshold", "validation_metrics", "dice_by_threshold",
                                                   "epochs_run", "best_epoch", "best_validation_loss")}
                       for fold in run.folds],
-            "over_folds": run.over_folds, "test": run.test_metrics,
+            "over_folds": run.over_folds, "test": run.test_metrics, "involvement": run.involvement,
         },
         training_set={
             "test_patients": list(run.split.test),
@@ -200,6 +226,7 @@ def model_register_cross_validation(
         training_run={
             "settings": settings.as_dict(), "seed": settings.seed, "duration_s": duration_s,
             "code_version": code_version(), "lung_method": lung_method, "chosen_fold": run.chosen_fold,
+            "lung_masked": settings.lung_masked, **(extra or {}),
         },
     )  # fmt: skip
 
@@ -220,6 +247,141 @@ def code_version() -> str:
             return f"ildplatform {version('ildplatform')}"
         except PackageNotFoundError:
             return "unknown"
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What a training run is asked for (the job's params, the command's options); every
+    hyperparameter not named here is `trainer.TrainingSettings`' paper default, recorded with the run."""
+
+    task: str
+    source: str = "phantoms"
+    variant: str = "table2"
+    folds: int = 5
+    epochs: int = 300
+    seed: int = 0
+    test_patients: list[str] | None = None
+    # GGO starts from the active reticulation model with the transfer freeze (the paper's protocol).
+    transfer: bool = True
+    demo: bool = False
+    activate_when_done: bool = False
+
+    def check(self) -> None:
+        from . import training_data
+
+        if self.task not in ModelVersion.Task.values:
+            raise DomainError(f"unknown task {self.task!r}; choose one of {', '.join(ModelVersion.Task.values)}")
+        try:
+            training_data.training_source(self.source)
+        except ValueError as error:
+            raise DomainError(str(error)) from None
+        if not 2 <= self.folds <= 10:
+            raise DomainError(f"folds must be 2..10, got {self.folds}")
+        if not 1 <= self.epochs <= 1000:
+            raise DomainError(f"epochs must be 1..1000, got {self.epochs}")
+        if self.activate_when_done and not self.demo:
+            raise DomainError("only demo weights are activated without a person's decision")
+        if self.task == ModelVersion.Task.GGO and self.transfer:
+            transfer_base(self.variant)
+
+
+# The demo's model: a short run on synthetic phantoms (other phantoms than the demo patients'), a few minutes
+# on two CPU cores; labelled demo weights, activated when it ends and then run on every demo series.
+DEMO_TRAINING = TrainingRequest(task="merged", folds=2, epochs=6, seed=2026, demo=True, activate_when_done=True)
+
+
+def transfer_base(variant: str) -> ModelVersion:
+    """The active reticulation model a GGO model starts from; refused when there is none of the variant."""
+    base = ModelVersion.objects.filter(task=ModelVersion.Task.RETICULATION, is_active=True).first()
+    if base is None:
+        raise Conflict("ggo training starts from the active reticulation model, and there is none "
+                       "(train and activate one first, or train ggo without transfer)")  # fmt: skip
+    if base.variant != variant:
+        raise Conflict(f"the active reticulation model is a {base.variant!r} U-Net, not {variant!r}")
+    return base
+
+
+def training_schedule(*, request: TrainingRequest, user=None) -> Job:
+    request.check()
+    return job_create(kind=TRAINING_JOB, series=None, params=asdict(request), user=user)
+
+
+def training_run_job(job: Job) -> None:
+    request = TrainingRequest(**job.params)
+    epochs_in_all = request.folds * request.epochs
+
+    def on_epoch(fold: int, epoch: int, logs: dict) -> None:
+        job_detail(job, {"task": request.task, "fold": fold + 1, "folds": request.folds, "epoch": epoch,
+                         "epochs": request.epochs, "loss": logs.get("loss"),
+                         "val_loss": logs.get("val_loss")})  # fmt: skip
+        # Early stopping may end a fold sooner: progress is a lower bound, reaching 1 when the job ends.
+        job_progress(job, 0.95 * (fold * request.epochs + epoch) / epochs_in_all)
+
+    def cancelled() -> bool:
+        try:
+            job_cancel_check(job)
+        except JobCancelled:
+            return True
+        return False
+
+    version = training_execute(request=request, on_epoch=on_epoch, should_stop=cancelled,
+                               trained_by=f"training job {job.pk}", user=job.created_by)  # fmt: skip
+    if version is None:
+        job_cancel_check(job)  # stopped early: end the job as cancelled, nothing registered
+    job_detail(job, {"model_version_id": version.pk})
+    if request.activate_when_done:
+        model_set_active(version=version, active=True, reason="demo weights, activated when their training ended")
+        for series in Series.objects.all():
+            if visit_primary_series(series.visit) == series:
+                job_create(kind=INFERENCE_JOB, series=series, params={"model_version_id": version.pk})
+
+
+def training_execute(
+    *, request: TrainingRequest, on_epoch=lambda fold, epoch, logs: None, should_stop=lambda: False,
+    trained_by: str = "", user=None,
+) -> ModelVersion | None:  # fmt: skip
+    """Train with the paper's protocol and register the run as a model version (inactive unless asked):
+    None when `should_stop` ended it early (nothing registered)."""
+    import tempfile
+    import time
+
+    from . import trainer, training, training_data, unet
+
+    request.check()
+    settings = trainer.TrainingSettings(max_epochs=request.epochs, seed=request.seed)
+    source = training_data.training_source(request.source)
+    try:
+        slices = training_data.training_slices(source(), request.task, lung_masked=settings.lung_masked)
+        split = training.patient_split(sorted(set(slices.patients)), request.folds, seed=request.seed,
+                                       test_patients=request.test_patients)  # fmt: skip
+    except ValueError as error:
+        raise DomainError(str(error)) from None
+    base = transfer_base(request.variant) if request.task == ModelVersion.Task.GGO and request.transfer else None
+
+    def build_model():
+        model = unet.build_unet(request.variant)
+        if base is not None:
+            model.load_weights(base.weights_file.path)
+            unet.freeze_for_transfer(model)
+        return model
+
+    counts = unet.parameter_counts(build_model())
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="train-unet-") as workdir:
+        run = trainer.cross_validate(slices, split, settings, Path(workdir), build_model, on_epoch=on_epoch,
+                                     should_stop=should_stop)  # fmt: skip
+        if should_stop():
+            return None
+        version = model_register_cross_validation(
+            run=run, task=request.task, settings=settings, duration_s=time.perf_counter() - started,
+            variant=request.variant, lung_method=source.lung_method, trained_by=trained_by, is_demo=request.demo,
+            user=user, extra={"source": request.source, "transfer_from": base.pk if base else None,
+                              "trainable_parameters": counts["trainable"], "parameters": counts["total"]},
+        )  # fmt: skip
+    return version
 
 
 def inference_schedule(*, series: Series, task: str, user=None) -> Job:
@@ -244,11 +406,12 @@ def inference_run(job: Job) -> None:
     # A merged model says "abnormal" only: stored as 1, and its involvement leaves the split empty.
     label = GGO if model_version.task == ModelVersion.Task.GGO else RETICULATION
     for chunk in progress_chunks(len(slices), multiple_of=runtime.BATCH_SIZE):
-        hu = np.asarray(volume[chunk.start : chunk.stop])
-        probability = runtime.predict_probability(model_version, hu)
+        hu, lung_chunk = np.asarray(volume[chunk.start : chunk.stop]), lung[chunk.start : chunk.stop]
+        # A model trained on lung-masked inputs sees the stored region (what training saw); the others the slice.
+        probability = runtime.predict_probability(model_version, hu, lung=lung_chunk)
         predicted = preprocessing.postprocess(probability, model_version.threshold, hu.shape[1:])
         # Kept inside the one lung region the reader path uses, never clipped to a narrower mask first.
-        patterns = predicted & lungs.lung_region_for(method, lung[chunk.start : chunk.stop], predicted)
+        patterns = predicted & lungs.lung_region_for(method, lung_chunk, predicted)
         with transaction.atomic():
             for offset, z in enumerate(chunk):
                 labels = patterns[offset].astype(np.uint8) * label

@@ -16,10 +16,12 @@ import numpy as np
 
 from .preprocessing import binarize, pattern_probability
 from .training import (
+    INVOLVEMENT_SIGN,
     Augmentation,
     PatientSplit,
     augment_positive_slices,
     over_folds,
+    patient_involvement_agreement,
     slice_metrics,
     threshold_search,
 )
@@ -37,6 +39,8 @@ class TrainingSettings:
     reduce_lr_patience: int = 10
     min_learning_rate: float = 1e-8
     seed: int = 0
+    # Inputs lung-masked (outside the lung region reads 0); inference then masks its inputs the same way.
+    lung_masked: bool = True
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     def as_dict(self) -> dict:
@@ -115,17 +119,23 @@ def pattern_probabilities(model, images: np.ndarray, batch_size: int = 8) -> np.
 @dataclass(frozen=True)
 class TrainingSlices:
     """What a run learns from, one row per slice with abnormality: model inputs (n, 128, 128, 1), the
-    task's pattern masks (n, 128, 128), whether GGO is on the slice (augmented in training folds), the
-    patient of each slice and a reference to it (recorded with the run)."""
+    task's pattern masks (n, 128, 128), the lung region on the same grid (n, 128, 128; the denominator of
+    per-patient involvement), whether GGO is on the slice (augmented in training folds), the patient of
+    each slice and a reference to it (recorded with the run)."""
 
     images: np.ndarray
     masks: np.ndarray
+    lungs: np.ndarray
     ggo_positive: np.ndarray
     patients: np.ndarray
     references: tuple
 
     def rows_of(self, patients) -> np.ndarray:
         return np.flatnonzero(np.isin(self.patients, list(patients)))
+
+    def involvement_agreement(self, rows: np.ndarray, predictions: np.ndarray) -> dict:
+        """Per-patient involvement of `predictions` (one per row) against these slices' masks."""
+        return patient_involvement_agreement(predictions, self.masks[rows], self.lungs[rows], self.patients[rows])
 
 
 @dataclass
@@ -137,6 +147,9 @@ class CrossValidation:
     threshold: float
     test_metrics: dict[str, float]
     weights: Path
+    # Per-patient involvement, model against reference: out of fold (each patient by the fold that held
+    # it out) and on the test patients; see `training.patient_involvement_agreement`.
+    involvement: dict
 
 
 def cross_validate(
@@ -155,6 +168,7 @@ def cross_validate(
     threshold and the metrics can be recomputed."""
     rng = np.random.default_rng(settings.seed)
     folds = []
+    out_of_fold_rows, out_of_fold_predictions = [], []
     for fold in range(len(split.folds)):
         train_rows, validation_rows = slices.rows_of(split.training(fold)), slices.rows_of(split.folds[fold])
         images, masks, sources = augment_positive_slices(
@@ -174,6 +188,8 @@ def cross_validate(
         truths = slices.masks[validation_rows]
         np.savez_compressed(workdir / f"fold-{fold}-validation.npz", probabilities=probabilities, truths=truths)
         threshold, _, dice_by_threshold = threshold_search(probabilities, truths)
+        out_of_fold_rows.append(validation_rows)
+        out_of_fold_predictions.append(binarize(probabilities, threshold))
         folds.append({
             "fold": fold, "training_patients": list(split.training(fold)),
             "validation_patients": list(split.folds[fold]),
@@ -193,11 +209,18 @@ def cross_validate(
     model.load_weights(str(workdir / folds[chosen]["weights"]))
     test_rows = slices.rows_of(split.test)
     test_metrics = {}
+    rows = np.concatenate(out_of_fold_rows)
+    involvement = {
+        "sign": INVOLVEMENT_SIGN,
+        "validation": slices.involvement_agreement(rows, np.concatenate(out_of_fold_predictions)),
+    }
     if test_rows.size:
         test_probabilities = pattern_probabilities(model, slices.images[test_rows], settings.batch_size)
-        test_metrics = slice_metrics(slices.masks[test_rows], binarize(test_probabilities, folds[chosen]["threshold"]))
+        test_predictions = binarize(test_probabilities, folds[chosen]["threshold"])
+        test_metrics = slice_metrics(slices.masks[test_rows], test_predictions)
+        involvement["test"] = slices.involvement_agreement(test_rows, test_predictions)
     return CrossValidation(
         split=split, folds=folds, over_folds=over_folds([fold["validation_metrics"] for fold in folds]),
         chosen_fold=chosen, threshold=folds[chosen]["threshold"], test_metrics=test_metrics,
-        weights=workdir / folds[chosen]["weights"],
+        weights=workdir / folds[chosen]["weights"], involvement=involvement,
     )  # fmt: skip

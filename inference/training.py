@@ -139,3 +139,37 @@ def over_folds(per_fold: Sequence[dict[str, float]]) -> dict[str, dict[str, floa
         spread = float(values.std(ddof=1)) if len(values) > 1 else 0.0
         summary[name] = {"mean": float(values.mean()), "sd": spread}
     return summary
+
+
+INVOLVEMENT_SIGN = "model minus consensus, in percentage points of lung"
+
+
+def patient_involvement_agreement(
+    predictions: np.ndarray, truths: np.ndarray, lungs: np.ndarray, patients: np.ndarray
+) -> dict:
+    """Per-patient involvement (abnormal / lung area over the patient's slices, %, on the model's grid)
+    of the model and of the reference, and their agreement (Tables 6-7, Figure 8 of the paper): MAE,
+    Bland-Altman bias and 95 % limits, every difference model minus reference. Limits need two patients
+    (null below)."""
+    rows = []
+    for patient in sorted(set(patients.tolist())):
+        mine = patients == patient
+        lung_area = int(lungs[mine].sum())
+        if lung_area == 0:
+            continue
+        reference = 100.0 * int((truths[mine] & lungs[mine]).sum()) / lung_area
+        model = 100.0 * int((predictions[mine] & lungs[mine]).sum()) / lung_area
+        rows.append({"patient": str(patient), "reference_pct": reference, "model_pct": model,
+                     "difference_pct": model - reference})  # fmt: skip
+    model_pct = [row["model_pct"] for row in rows]
+    reference_pct = [row["reference_pct"] for row in rows]
+    figures = {"n": len(rows), "patients": rows, "mae_pct": None, "bias_pct": None, "sd_pct": None,
+               "lower_limit_pct": None, "upper_limit_pct": None}  # fmt: skip
+    if rows:
+        figures["mae_pct"] = statistics.mean_absolute_error(model_pct, reference_pct)
+        figures["bias_pct"] = float(np.mean(np.subtract(model_pct, reference_pct)))
+    if len(rows) >= 2:
+        bias, lower, upper = statistics.bland_altman(model_pct, reference_pct)
+        sd = float(np.std(np.subtract(model_pct, reference_pct), ddof=1))
+        figures.update(bias_pct=bias, sd_pct=sd, lower_limit_pct=lower, upper_limit_pct=upper)
+    return figures

@@ -48,7 +48,9 @@ def medseg_slices(folder: Path) -> trainer.TrainingSlices:
             ggo.append(bool((labels == GGO).any()))
             groups.append(f"{part}/{image.stem}")
     return trainer.TrainingSlices(
-        images=np.stack(images), masks=np.stack(masks), ggo_positive=np.array(ggo), patients=np.array(groups),
+        # No lung region comes with the crops (they are cut around the lungs): the whole crop stands for it.
+        images=np.stack(images), masks=np.stack(masks), lungs=np.ones((len(masks), 128, 128), bool),
+        ggo_positive=np.array(ggo), patients=np.array(groups),
         references=tuple(groups),
     )  # fmt: skip
 
@@ -67,7 +69,7 @@ def main(argv: list[str]) -> int:
     slices = medseg_slices(options.folder)
     test = [group for group in slices.patients if group.startswith("test/")]
     split = training.patient_split(list(slices.patients), options.folds, seed=options.seed, test_patients=test)
-    settings = trainer.TrainingSettings(max_epochs=options.epochs, seed=options.seed)
+    settings = trainer.TrainingSettings(max_epochs=options.epochs, seed=options.seed, lung_masked=False)
     workdir = options.out or Path(tempfile.mkdtemp(prefix="medseg-ggo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"{len(slices.patients) - len(test)} training/validation slices, {len(test)} test slices; {workdir}")

@@ -23,8 +23,9 @@ jobs.job_runner_register("test_failing", _failing_runner)
 
 
 def test_the_apps_register_their_runners_on_the_right_queues():
-    queues = {kind: jobs.job_runner(kind).queue for kind in ("lung_masks", "inference", "agreement", "involvement")}
-    assert queues == {"lung_masks": "cpu", "inference": "gpu", "agreement": "cpu", "involvement": "cpu"}
+    kinds = ("lung_masks", "inference", "training", "agreement", "involvement")
+    queues = {kind: jobs.job_runner(kind).queue for kind in kinds}
+    assert queues == {"lung_masks": "cpu", "inference": "gpu", "training": "gpu", "agreement": "cpu", "involvement": "cpu"}
 
 
 def test_a_kind_without_a_runner_is_refused_and_stores_nothing(db):

@@ -91,6 +91,18 @@ def test_ai_preannotation_starts_empty_slices_from_the_active_model(db, tmp_path
     saved = labelmaps.decode_png(reader.get(f"/api/v1/readings/{cast.r2.pk}/slices/1/mask").content)
     assert saved.any(), "a slice the reader already saved keeps the reader's mask"
 
+    # Its effect, as the admin sees it: on, which model seeds, and which reading it seeded.
+    effect = admin.get(f"/api/v1/series/{cast.series.pk}/review/").json()
+    assert effect["ai_preannotation"] is True
+    assert effect["seeding_models"] == [
+        {"model_version_id": model.pk, "task": "ggo", "label": "", "slices_with_predictions": 1}
+    ]
+    seeded = {row["role"]: row["preannotated_from"] for row in effect["readings"]}
+    assert seeded == {"adjudicator": [], "reader_1": [], "reader_2": [model.pk]}
+    worklist = {row["id"]: row for row in admin.get("/api/v1/readings/").json()}
+    assert worklist[cast.r2.pk]["preannotated_from"] == [model.pk] and worklist[cast.r2.pk]["ai_preannotation"]
+    assert reader.get(f"/api/v1/series/{cast.series.pk}/review/").status_code == 403
+
 
 @pytest.mark.parametrize(
     "state, expected", [("one_submitted", ["reader_2"]), ("both_submitted", ["adjudicator", "reader_1", "reader_2"])]

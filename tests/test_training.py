@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference import training
+from inference import preprocessing, training
 
 PATIENTS = [f"P{index:02d}" for index in range(11)]
 
@@ -96,3 +96,37 @@ def test_equal_dice_at_several_thresholds_goes_to_the_lowest():
     probabilities = truths.astype(np.float32)  # 0 or 1: every threshold on the grid gives Dice 1
     threshold, best, scores = training.threshold_search(probabilities, truths)
     assert (threshold, best) == (0.10, 1.0) and set(scores) == {1.0}
+
+
+def test_lung_masked_inputs_read_zero_outside_the_lung_and_the_window_inside():
+    rng = np.random.default_rng(4)
+    hu = rng.integers(-1100, 200, size=(2, 512, 512)).astype(np.int16)
+    lung = np.zeros(hu.shape, bool)
+    lung[:, 100:400, 60:250] = True
+    masked = preprocessing.preprocess(hu, lung=lung)[..., 0]
+    # Independently: window by hand, zero outside the lung, mean of each 4 x 4 block.
+    windowed = np.clip((hu.astype(np.float64) + 1350.0) / 1500.0, 0.0, 1.0) * lung
+    expected = windowed.reshape(2, 128, 4, 128, 4).mean(axis=(2, 4))
+    np.testing.assert_allclose(masked, expected, atol=1e-6)
+    assert masked[:, :20, :].max() == 0.0, "nothing outside the lung reaches the model"
+    with pytest.raises(ValueError, match="lung mask shape"):
+        preprocessing.preprocess(hu, lung=lung[:, :256])
+
+
+def test_patient_involvement_agreement_is_model_minus_reference_per_patient():
+    lungs = np.zeros((3, 4, 4), bool)
+    lungs[:, :2, :] = True  # 8 lung pixels per slice
+    truths, predictions = np.zeros_like(lungs), np.zeros_like(lungs)
+    truths[0, 0, :2] = True  # patient a: 2 of 16 lung pixels (two slices) = 12.5 %
+    predictions[0, 0, :3] = True  # model: 3 of 16 = 18.75 %
+    predictions[0, 3, :] = True  # outside the lung: not counted
+    truths[2, 0, :4] = True  # patient b: 4 of 8 = 50 %; model 0 %
+    figures = training.patient_involvement_agreement(predictions, truths, lungs, np.array(["a", "a", "b"]))
+    assert [(row["patient"], row["reference_pct"], row["model_pct"]) for row in figures["patients"]] == [
+        ("a", 12.5, 18.75), ("b", 50.0, 0.0)]  # fmt: skip
+    differences = np.array([6.25, -50.0])
+    assert figures["bias_pct"] == pytest.approx(differences.mean())
+    assert figures["mae_pct"] == pytest.approx(np.abs(differences).mean())
+    assert figures["upper_limit_pct"] == pytest.approx(differences.mean() + 1.96 * differences.std(ddof=1))
+    one = training.patient_involvement_agreement(predictions[:2], truths[:2], lungs[:2], np.array(["a", "a"]))
+    assert one["n"] == 1 and one["bias_pct"] == pytest.approx(6.25) and one["upper_limit_pct"] is None

@@ -60,6 +60,32 @@ def test_merged_two_folds_on_phantoms_and_the_run_registered(tmp_path, media_roo
         np.mean([f["validation_metrics"]["dice"] for f in run.folds])
     )
     assert run.threshold == run.folds[run.chosen_fold]["threshold"] and run.weights.exists()
+
+    # Per-patient involvement out of fold (each patient by the fold that held it out), recomputed here from
+    # the saved validation predictions and the lung on the model's grid: MAE and Bland-Altman, model minus truth.
+    row_of = {reference: row for row, reference in enumerate(slices.references)}
+    areas: dict[str, np.ndarray] = {}
+    for fold in run.folds:
+        saved = np.load(tmp_path / f"fold-{fold['fold']}-validation.npz")
+        predicted = saved["probabilities"] >= fold["threshold"]
+        for reference, mine, truth in zip(fold["validation_slices"], predicted, saved["truths"], strict=True):
+            lung = slices.lungs[row_of[reference]]
+            counts = np.array([lung.sum(), (mine & lung).sum(), (truth & lung).sum()])
+            areas[patient_of[reference]] = areas.get(patient_of[reference], 0) + counts
+    patients = sorted(areas)
+    model_pct = np.array([100 * areas[p][1] / areas[p][0] for p in patients])
+    truth_pct = np.array([100 * areas[p][2] / areas[p][0] for p in patients])
+    validation = run.involvement["validation"]
+    assert "model minus" in run.involvement["sign"]
+    assert [row["patient"] for row in validation["patients"]] == patients
+    assert [row["model_pct"] for row in validation["patients"]] == pytest.approx(model_pct)
+    assert [row["reference_pct"] for row in validation["patients"]] == pytest.approx(truth_pct)
+    assert validation["mae_pct"] == pytest.approx(np.abs(model_pct - truth_pct).mean())
+    differences = model_pct - truth_pct
+    assert validation["bias_pct"] == pytest.approx(differences.mean())
+    assert validation["upper_limit_pct"] == pytest.approx(differences.mean() + 1.96 * differences.std(ddof=1))
+    assert validation["lower_limit_pct"] == pytest.approx(differences.mean() - 1.96 * differences.std(ddof=1))
+    assert [row["patient"] for row in run.involvement["test"]["patients"]] == ["phantom-4"]
     assert set(run.test_metrics) == {"dice", "jaccard", "f1", "recall"}
 
     version = inference_services.model_register_cross_validation(
@@ -72,5 +98,6 @@ def test_merged_two_folds_on_phantoms_and_the_run_registered(tmp_path, media_roo
         assert stored["validation_slices"] == fold["validation_slices"]
         assert stored["augmented_slices"] == fold["augmented_slices"]
     assert version.metrics["over_folds"] == run.over_folds and version.metrics["test"] == run.test_metrics
+    assert version.metrics["involvement"] == run.involvement
     assert version.training_run["seed"] == 2 and version.training_run["lung_method"] == "lung3d"
     assert version.training_run["settings"]["learning_rate"] == 1e-2 and version.training_run["code_version"]

@@ -18,6 +18,7 @@ export default defineConfig({
         series: 'src/series/main.js',
         patient: 'src/patient/main.js',
         jobs: 'src/jobs/main.js',
+        models: 'src/models/main.js',
         worklist: 'src/worklist/main.js',
         style: 'src/style.css',
       },

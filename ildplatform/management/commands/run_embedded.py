@@ -13,7 +13,8 @@ from ildplatform import embedded
 class Command(BaseCommand):
     help = (
         "Run the whole platform on this machine: migrate, seed demo users and patients, then start "
-        "Redis, one Celery worker on both queues and the web server. Ctrl-C stops everything."
+        "Redis, a Celery worker per queue (cpu, gpu) and the web server; the demo trains its demo model in the "
+        "background. Ctrl-C stops everything."
     )
 
     def add_arguments(self, parser):
@@ -45,8 +46,12 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
             if not options["no_demo"]:
                 call_command("seed_demo", slices=options["demo_slices"])
-            processes.append(embedded.start_worker(env))
-            self.stdout.write("celery worker: queues cpu,gpu")
+                # Named, not imported: the demo's model belongs to the inference app above the core.
+                call_command("queue_demo_training")
+            # One worker per queue: a training run on `gpu` does not hold up imports and lung masks on `cpu`.
+            processes.append(embedded.start_worker(env, queues="cpu"))
+            processes.append(embedded.start_worker(env, queues="gpu"))
+            self.stdout.write("celery workers: one on queue cpu, one on queue gpu")
             processes.append(embedded.start_web(env, options["host"], options["port"]))
             self.stdout.write(self.style.SUCCESS(f"ILD platform on http://{options['host']}:{options['port']}/"))
             while not stopping:
@@ -57,5 +62,5 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            self.stdout.write("stopping web server, worker and redis ...")
+            self.stdout.write("stopping web server, workers and redis ...")
             embedded.stop(reversed(processes))
