@@ -145,6 +145,8 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
     lung_method = serializers.SerializerMethodField()
     lung_masked = serializers.SerializerMethodField()
     seed = serializers.SerializerMethodField()
+    chosen_fold = serializers.SerializerMethodField(help_text="the fold whose model this version is (0-based)")
+    training_source = serializers.SerializerMethodField()
     duration_s = serializers.SerializerMethodField()
     settings = serializers.SerializerMethodField()
     involvement = serializers.SerializerMethodField(
@@ -157,7 +159,8 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "task", "variant", "threshold", "fold_thresholds", "is_active", "is_demo", "label", "trained_by",
             "registered_at", "trainable_parameters", "code_version", "lung_method", "lung_masked", "seed",
-            "duration_s", "settings", "metrics", "involvement", "training_set", "activations",
+            "chosen_fold", "training_source", "duration_s", "settings", "metrics", "involvement", "training_set",
+            "activations",
         ]  # fmt: skip
 
     def _run(self, version: ModelVersion, key: str):
@@ -177,6 +180,12 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
 
     def get_seed(self, version) -> int | None:
         return self._run(version, "seed")
+
+    def get_chosen_fold(self, version) -> int | None:
+        return self._run(version, "chosen_fold")
+
+    def get_training_source(self, version) -> str | None:
+        return self._run(version, "source")
 
     def get_duration_s(self, version) -> float | None:
         return self._run(version, "duration_s")

@@ -329,8 +329,8 @@ def training_run_job(job: Job) -> None:
 
     version = training_execute(request=request, on_epoch=on_epoch, should_stop=cancelled,
                                trained_by=f"training job {job.pk}", user=job.created_by)  # fmt: skip
-    if version is None:
-        job_cancel_check(job)  # stopped early: end the job as cancelled, nothing registered
+    if version is None:  # stopped early (cancelled): nothing registered
+        raise JobCancelled(f"job {job.pk} was cancelled")
     job_detail(job, {"model_version_id": version.pk})
     if request.activate_when_done:
         model_set_active(version=version, active=True, reason="demo weights, activated when their training ended")
@@ -377,7 +377,8 @@ def training_execute(
             return None
         version = model_register_cross_validation(
             run=run, task=request.task, settings=settings, duration_s=time.perf_counter() - started,
-            variant=request.variant, lung_method=source.lung_method, trained_by=trained_by, is_demo=request.demo,
+            variant=request.variant, lung_method=source.lung_method, trained_by=trained_by,
+            is_demo=request.demo or source.synthetic,
             user=user, extra={"source": request.source, "transfer_from": base.pk if base else None,
                               "trainable_parameters": counts["trainable"], "parameters": counts["total"]},
         )  # fmt: skip

@@ -24,6 +24,7 @@ class TrainingSource:
     name: str
     series: Callable[..., Iterable[SourceSeries]]
     lung_method: str  # where its lung regions come from, recorded with each model trained on it
+    synthetic: bool = False  # what is trained on it is demo weights, never for patients
 
     def __call__(self, **options) -> Iterable[SourceSeries]:
         return self.series(**options)
@@ -32,8 +33,10 @@ class TrainingSource:
 _SOURCES: dict[str, TrainingSource] = {}
 
 
-def training_source_register(name: str, series: Callable[..., Iterable[SourceSeries]], *, lung_method: str) -> None:
-    _SOURCES[name] = TrainingSource(name=name, series=series, lung_method=lung_method)
+def training_source_register(
+    name: str, series: Callable[..., Iterable[SourceSeries]], *, lung_method: str, synthetic: bool = False
+) -> None:
+    _SOURCES[name] = TrainingSource(name=name, series=series, lung_method=lung_method, synthetic=synthetic)
 
 
 def training_source(name: str) -> TrainingSource:
@@ -87,4 +90,4 @@ def phantom_source(*, patients: int = 6, slices: int = 12, seed: int = 4242) -> 
         yield f"phantom-{patient}", f"phantom-{patient}-visit-0", series.hu, series.labels, series.lung
 
 
-training_source_register("phantoms", phantom_source, lung_method="phantom truth (the synthetic lung)")
+training_source_register("phantoms", phantom_source, lung_method="phantom truth (the synthetic lung)", synthetic=True)

@@ -25,7 +25,9 @@ jobs.job_runner_register("test_failing", _failing_runner)
 def test_the_apps_register_their_runners_on_the_right_queues():
     kinds = ("lung_masks", "inference", "training", "agreement", "involvement")
     queues = {kind: jobs.job_runner(kind).queue for kind in kinds}
-    assert queues == {"lung_masks": "cpu", "inference": "gpu", "training": "gpu", "agreement": "cpu", "involvement": "cpu"}
+    assert queues == {
+        "lung_masks": "cpu", "inference": "gpu", "training": "gpu", "agreement": "cpu", "involvement": "cpu"
+    }  # fmt: skip
 
 
 def test_a_kind_without_a_runner_is_refused_and_stores_nothing(db):

@@ -32,7 +32,9 @@ def test_a_training_job_reports_its_epochs_registers_a_version_and_activation_is
     assert isinstance(job.detail["loss"], float) and isinstance(job.detail["val_loss"], float)
 
     version = ModelVersion.objects.get(pk=job.detail["model_version_id"])
-    assert not version.is_active and not version.is_demo and version.training_run["lung_masked"] is True
+    assert not version.is_active and version.training_run["lung_masked"] is True
+    assert version.is_demo, "trained on synthetic phantoms: demo weights, whoever started it"
+    assert listed_label(api, version.pk).startswith("Demo weights")
     assert version.training_run["settings"]["max_epochs"] == 2 and version.training_run["seed"] == 5
     assert version.training_set["test_patients"] == ["phantom-5"]
 
@@ -52,6 +54,10 @@ def test_a_training_job_reports_its_epochs_registers_a_version_and_activation_is
     unknown = api.post("/api/v1/models/999999/activation/", {"active": True, "reason": "x"}, format="json")
     assert unknown.status_code == 404
     assert ModelActivation.objects.count() == 1
+
+
+def listed_label(api, version_id: int) -> str:
+    return next(row["label"] for row in api.get("/api/v1/models/").json() if row["id"] == version_id)
 
 
 def test_a_queued_training_job_is_cancelled_at_once_and_a_running_one_after_its_epoch(
