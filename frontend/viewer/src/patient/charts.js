@@ -8,12 +8,13 @@ const WIDTH = 360;
 const HEIGHT = 210;
 const MARGIN = { left: 38, right: 34, top: 10, bottom: 34 };
 
-export function sourceStyle(source, models) {
+export function sourceStyle(source, models, names = new Map()) {
+  // models: the "model:<id>" sources in order (their colours); names: source -> the version's name.
   if (source === 'consensus') return { colour: '#000000', dash: '', width: 3, name: 'Consensus' };
   if (source === 'reader_1') return { colour: '#B07000', dash: '5 3', width: 1.5, name: 'Reader 1' };
   if (source === 'reader_2') return { colour: '#3A8FC4', dash: '2 3', width: 1.5, name: 'Reader 2' };
   const index = models.indexOf(source);
-  return { colour: MODEL_COLOURS[index % MODEL_COLOURS.length], dash: '8 3 2 3', width: 2, name: `Model ${source.slice(6)}` };
+  return { colour: MODEL_COLOURS[index % MODEL_COLOURS.length], dash: '8 3 2 3', width: 2, name: names.get(source) || `Model ${source.slice(6)}` };
 }
 
 export function svg(tag, attributes = {}, ...children) {
@@ -78,7 +79,7 @@ function methodMarker({ plot, x }, change) {
   plot.append(marker);
 }
 
-export function involvementChart({ title, metric, visits, rows, sources, models, changes = [] }) {
+export function involvementChart({ title, metric, visits, rows, sources, models, names, changes = [] }) {
   const values = rows.map((row) => row[metric]).filter((value) => typeof value === 'number');
   const top = Math.max(5, ...values) * 1.15;
   const chart = axes(visits, top, { ticks: [0, 1, 2, 3, 4].map((i) => (top / 4) * i), format: (value) => value.toFixed(value < 10 ? 1 : 0), label: { text: `${title} (% of lung) per visit and source`, testid: `chart-${metric}` } });
@@ -90,7 +91,7 @@ export function involvementChart({ title, metric, visits, rows, sources, models,
   if (banded.length) readerBand(chart, banded, metric);
   for (const source of sources) {
     const points = visits.map((visit) => [visit, at(source, visit)]).filter(([, row]) => row);
-    if (points.length) sourceLine(chart, points, { source, style: sourceStyle(source, models), metric });
+    if (points.length) sourceLine(chart, points, { source, style: sourceStyle(source, models, names), metric });
   }
   for (const change of changes) methodMarker(chart, change);
   return el('figure', { class: 'chart' }, el('h3', { text: `${title} (% of lung)` }), chart.plot);

@@ -3,6 +3,7 @@
 import { getJson } from '../lib/api.js';
 import { loadLabelTable } from '../lib/labels.js';
 import { loadLungSummary } from '../lib/lungs.js';
+import { sourceVersionId, versionName } from '../models/names.js';
 
 function rank(source) {
   return { consensus: 0, reader_1: 2, reader_2: 3 }[source] ?? 1;
@@ -23,13 +24,24 @@ async function lungSummaries(visits) {
   return new Map(entries);
 }
 
+async function modelNames(models) {
+  // source "model:<id>" -> its version's name (task, demo weights); empty when there are no model rows
+  // or the versions cannot be read, and the lines keep their plain "Model <id>".
+  if (!models.length) return new Map();
+  const versions = await getJson('models/').catch(() => []);
+  const byId = new Map(versions.map((version) => [version.id, version]));
+  return new Map(models.filter((source) => byId.has(sourceVersionId(source)))
+    .map((source) => [source, versionName(byId.get(sourceVersionId(source)))]));
+}
+
 export async function loadPatient(patientId) {
   const [patient, rows, { patterns }] = await Promise.all([
     getJson(`patients/${patientId}/`), getJson(`patients/${patientId}/involvement/`), loadLabelTable()]);
   const visits = [...patient.visits].sort((a, b) => a.date.localeCompare(b.date));
   const sources = [...new Set(rows.map((row) => row.source))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const models = sources.filter((source) => source.startsWith('model:'));
-  return { visits, rows, patterns, sources, models, lungs: await lungSummaries(visits) };
+  const [lungs, names] = await Promise.all([lungSummaries(visits), modelNames(models)]);
+  return { visits, rows, patterns, sources, models, names, lungs };
 }
 
 export function rowsMethod(visit, rows) {

@@ -14,9 +14,9 @@ function methodChangeLegend(changes) {
     `Lung method changes (${what}): figures either side are measured on different lung masks, a step there may not be disease change`);
 }
 
-export function sourceLegend(sources, models, changes = []) {
+export function sourceLegend(sources, { models, names }, changes = []) {
   const entries = sources.map((source) => {
-    const style = sourceStyle(source, models);
+    const style = sourceStyle(source, models, names);
     const icon = svg('svg', { width: 28, height: 10, 'aria-hidden': 'true' },
       svg('line', { x1: 0, x2: 28, y1: 5, y2: 5, stroke: style.colour, 'stroke-width': style.width, 'stroke-dasharray': style.dash }));
     return el('span', {}, icon, style.name);
@@ -34,7 +34,7 @@ function lungCell(lung) {
     el('br'), denseMissed(lung), el('br'), nonLungAir(lung));
 }
 
-function visitRow(visit, rows, models, lung) {
+function visitRow(visit, rows, { models, names }, lung) {
   const of = (source) => rows.find((row) => row.visit_id === visit.id && row.source === source);
   const best = ['consensus', ...models, 'reader_1', 'reader_2'].map(of).find(Boolean);
   const series = primarySeries(visit);
@@ -45,21 +45,21 @@ function visitRow(visit, rows, models, lung) {
   return el('tr', { 'data-visit': String(visit.id) },
     el('td', { text: visit.label || '' }), el('td', { text: visit.date }),
     el('td', { text: visit.fvc_pct_pred ?? '–' }), el('td', { text: visit.dlco_pct_pred ?? '–' }),
-    el('td', { text: best ? best.total_pct.toFixed(1) : '–', title: best ? `from ${sourceStyle(best.source, models).name}, lung method ${best.lung_method}` : '' }),
+    el('td', { text: best ? best.total_pct.toFixed(1) : '–', title: best ? `from ${sourceStyle(best.source, models, names).name}, lung method ${best.lung_method}` : '' }),
     lungCell(lung), el('td', {}, link));
 }
 
-export function visitTable(visits, rows, models, lungs) {
+export function visitTable(visits, rows, { models, names }, lungs) {
   const headings = ['Visit', 'Date', 'FVC %', 'DLCO %', 'Total %'].map((h) => el('th', { scope: 'col', text: h }));
   const lung = el('th', { scope: 'col', title: 'The lung method of the visit\'s series, the dense lung (-750 to -100 HU) it left out, and the non-lung air (stomach, bowel gas, trachea) inside it' }, 'Lung mask');
   return el('table', { 'data-testid': 'visits' },
     el('thead', {}, el('tr', {}, headings, lung, el('th', { scope: 'col' }))),
-    el('tbody', {}, visits.map((visit) => visitRow(visit, rows, models, lungs.get(visit.id)))));
+    el('tbody', {}, visits.map((visit) => visitRow(visit, rows, { models, names }, lungs.get(visit.id)))));
 }
 
-export function allFigures(rows, models, patterns) {
+export function allFigures(rows, { models, names }, patterns) {
   const percent = (value) => value?.toFixed(2) ?? '–';
-  const figure = (row) => el('tr', {}, el('td', { text: row.visit_date }), el('td', { text: sourceStyle(row.source, models).name }),
+  const figure = (row) => el('tr', {}, el('td', { text: row.visit_date }), el('td', { text: sourceStyle(row.source, models, names).name }),
     el('td', { text: row.total_pct.toFixed(2) }), patterns.map((label) => el('td', { text: percent(row[`${label.key}_pct`]) })),
     el('td', { text: row.lung_volume_ml.toFixed(0) }), el('td', { 'data-testid': 'figure-lung-method' }, methodTag(row.lung_method)));
   const headings = ['Date', 'Source', 'Total %', ...patterns.map((label) => `${label.name} %`), 'Lung mL', 'Lung method'];
