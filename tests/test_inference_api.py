@@ -33,6 +33,24 @@ def test_inference_without_an_active_model_answers_409_and_queues_nothing(admin_
     assert not Job.objects.filter(kind="inference").exists()
 
 
+def test_admins_and_adjudicators_run_models_and_the_series_says_which(
+    admin_client, series_id, make_user, client_for, tmp_path
+):
+    from inference import unet
+
+    unet.build_unet("table2").save_weights(tmp_path / "m.weights.h5")
+    version = inference_services.model_register(weights=tmp_path / "m.weights.h5", task="merged", threshold=0.5)
+    for role, allowed in (("adjudicator", True), ("reader", False), ("clinician", False)):
+        client = client_for(make_user(role))
+        answer = client.post(f"/api/v1/series/{series_id}/inference/", {"task": "merged"}, format="json")
+        assert answer.status_code == (202 if allowed else 403), (role, answer.json())
+        shown = client.get(f"/api/v1/series/{series_id}/models/").json()
+        assert shown["can_run"] is allowed
+        assert shown["active"] == [{"task": "merged", "model_version_id": version.pk, "label": "", "is_demo": False}]
+    assert Job.objects.filter(kind="inference").count() == 1
+    assert admin_client.get("/api/v1/series/999/models/").status_code == 404
+
+
 def test_inference_refuses_unknown_task_and_series(admin_client, series_id):
     assert admin_client.post(f"/api/v1/series/{series_id}/inference/", {"task": "x"}, format="json").status_code == 400
     missing = admin_client.post("/api/v1/series/999/inference/", {"task": "ggo"}, format="json")
