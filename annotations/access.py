@@ -11,16 +11,11 @@ they know it (a series they are assigned to, a consensus they may read but not c
 
 from __future__ import annotations
 
-from ildplatform.exceptions import DomainError, NotFound
+from ildplatform.exceptions import Forbidden, NotFound
 from ildplatform.permissions import has_role
 from ildplatform.roles import ADMIN, CLINICIAN
 
 from .models import Reading, Review
-
-
-class Forbidden(DomainError):
-    status_code = 403
-
 
 READER_ROLES = (Reading.Role.READER_1, Reading.Role.READER_2)
 

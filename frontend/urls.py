@@ -14,4 +14,5 @@ urlpatterns = [
     path("patients/<int:patient_id>/", views.patient, name="patient"),
     path("jobs/", views.jobs, name="jobs"),
     path("models/", views.models, name="models"),
+    path("overview/", views.overview, name="overview"),
 ]

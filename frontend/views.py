@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from annotations import access
+from annotations import selectors as annotation_selectors
 from annotations.models import Reading
 from ildplatform import selectors
 from ildplatform.exceptions import DomainError
@@ -56,7 +57,11 @@ def reader_workspace(request, reading_id: int):
 
 @login_required
 def adjudication(request, series_id: int):
-    context = {"page": "adjudicate", "series": _series_or_404(series_id), "can_run_model": may_run_model(request.user)}
+    series = _series_or_404(series_id)
+    review = annotation_selectors.review_get(series_id=series.pk)
+    if review is None or access.role_in(review, request.user) != Reading.Role.ADJUDICATOR:
+        return _refused(request, "Only the adjudicator assigned to this series adjudicates it.")
+    context = {"page": "adjudicate", "series": series, "can_run_model": may_run_model(request.user)}
     return render(request, "frontend/adjudicate.html", context)
 
 
@@ -83,8 +88,20 @@ def jobs(request):
 
 
 @login_required
+def overview(request):
+    if not access.is_admin(request.user):
+        return _refused(request, "The reading overview is for admins.")
+    return render(request, "frontend/overview.html", {"page": "overview"})
+
+
+@login_required
 def models(request):
     return render(request, "frontend/models.html", {"page": "models", "is_admin": access.is_admin(request.user)})
+
+
+def _refused(request, reason: str):
+    """A page the user's role may not use: a plain 403 page saying why, never a viewer that cannot load."""
+    return render(request, "frontend/forbidden.html", {"reason": reason}, status=403)
 
 
 def _series_or_404(series_id: int):

@@ -19,6 +19,7 @@ export default defineConfig({
         patient: 'src/patient/main.js',
         jobs: 'src/jobs/main.js',
         models: 'src/models/main.js',
+        overview: 'src/overview/main.js',
         worklist: 'src/worklist/main.js',
         style: 'src/style.css',
       },

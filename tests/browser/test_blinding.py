@@ -74,7 +74,7 @@ def test_reader_2_pages_and_responses_hold_nothing_of_reader_1_before_submitting
     page.screenshot(path=str(artifacts / "blinding-reader2-workspace.png"))
     # Pages reader 2 might try: adjudication, the plain viewer (consensus overlay), the patient page.
     page.goto(f"{live_server.url}/adjudicate/{series.pk}/")
-    page.wait_for_selector("[data-testid=adjudication-closed]")
+    page.wait_for_selector("[data-testid=forbidden]")  # a 403 page: no viewer that would ask for readings
     page.goto(f"{live_server.url}/series/{series.pk}/?overlay=consensus")
     wait_viewer(page)
     page.wait_for_timeout(500)

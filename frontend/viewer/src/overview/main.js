@@ -1,0 +1,1 @@
+// Reading overview: built by the overview work.
