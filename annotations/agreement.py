@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ildplatform.labels import BOTH_READERS, GGO, ONLY_READER_1, ONLY_READER_2, RETICULATION
+from ildplatform.labels import (
+    AGREE_GGO,
+    AGREE_RETICULATION,
+    DIFFERENT_PATTERN,
+    GGO,
+    ONLY_READER_1,
+    ONLY_READER_2,
+    RETICULATION,
+)
 from inference.statistics import cohen_kappa, dice, jaccard
 
 
@@ -26,12 +34,15 @@ def agreement_figures(reader_1: np.ndarray, reader_2: np.ndarray, lung_region: n
 
 
 def disagreement_map(reader_1: np.ndarray, reader_2: np.ndarray) -> np.ndarray:
-    """1 where only reader 1 marked an abnormality, 2 where only reader 2 did, 3 where both did."""
+    """What the readers said at each pixel: only reader 1 marked it (1), only reader 2 (2), both with
+    different patterns (3), both reticulation (4), both GGO (5); 0 where neither did."""
     first, second = reader_1 > 0, reader_2 > 0
     result = np.zeros(reader_1.shape, dtype=np.uint8)
     result[first & ~second] = ONLY_READER_1
     result[second & ~first] = ONLY_READER_2
-    result[first & second] = BOTH_READERS
+    result[first & second & (reader_1 != reader_2)] = DIFFERENT_PATTERN
+    result[(reader_1 == RETICULATION) & (reader_2 == RETICULATION)] = AGREE_RETICULATION
+    result[(reader_1 == GGO) & (reader_2 == GGO)] = AGREE_GGO
     return result
 
 

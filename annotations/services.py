@@ -243,6 +243,10 @@ def consensus_decide(*, review: Review, z_index: int, decision: str, png: bytes 
             defaults={"decision": decision, "edited_png": edited, "pre_decided": False, "decided_by": user},
         )  # fmt: skip
         audit_record(user=user, action="decide", series=series, obj=row, z_index=z_index, decision=decision)
+        # The adjudicator's own reading says how far the adjudication is, as readers' readings do.
+        review.readings.filter(role=Reading.Role.ADJUDICATOR, state=Reading.State.ASSIGNED).update(
+            state=Reading.State.IN_PROGRESS
+        )
     return row
 
 
@@ -270,6 +274,9 @@ def consensus_finalize(*, review: Review, user: User) -> Job:
             ConsensusMask.objects.create(review=review, slice=decision.slice, labels_png=labelmaps.encode_png(labels))
         review.finalized_at, review.finalized_by = timezone.now(), user
         review.save(update_fields=["finalized_at", "finalized_by"])
+        review.readings.filter(role=Reading.Role.ADJUDICATOR).update(
+            state=Reading.State.SUBMITTED, submitted_at=review.finalized_at
+        )
         audit_record(user=user, action="finalize", series=review.series, obj=review)
         return job_create(kind=INVOLVEMENT_JOB, series=review.series, user=user)
 

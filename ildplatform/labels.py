@@ -13,10 +13,12 @@ RETICULATION = 1
 GGO = 2
 MAX_PATTERN_LABEL = GGO
 
-# Disagreement map values (agreement job): where the two readers' abnormal areas differ.
+# Disagreement map values (agreement job): what the two readers said at each pixel, told apart.
 ONLY_READER_1 = 1
 ONLY_READER_2 = 2
-BOTH_READERS = 3
+DIFFERENT_PATTERN = 3  # both marked it, one reticulation and the other GGO
+AGREE_RETICULATION = 4
+AGREE_GGO = 5
 
 # Lung mask values: the patient's right and left lung.
 RIGHT_LUNG = 1
@@ -38,7 +40,9 @@ PATTERN_LABELS = (
 DISAGREEMENT_LABELS = (
     Label(ONLY_READER_1, "only_reader_1", "Only reader 1", "#D55E00"),
     Label(ONLY_READER_2, "only_reader_2", "Only reader 2", "#0072B2"),
-    Label(BOTH_READERS, "both_readers", "Both, different pattern", "#F0E442"),
+    Label(DIFFERENT_PATTERN, "different_pattern", "Both, different pattern", "#F0E442"),
+    Label(AGREE_RETICULATION, "agree_reticulation", "Both, reticulation", "#E69F00"),
+    Label(AGREE_GGO, "agree_ggo", "Both, ground-glass opacity", "#56B4E9"),
 )
 LUNG_LABELS = (
     Label(RIGHT_LUNG, "right_lung", "Right lung", "#009E73"),

@@ -74,8 +74,23 @@ def test_adjudicator_sees_no_proposal_before_both_readers_submitted(db):
 def test_label_table_is_served_with_the_values_the_masks_hold(db, make_user, client_for):
     table = client_for(make_user("reader")).get("/api/v1/labels/").json()
     assert [(label["value"], label["key"]) for label in table["patterns"]] == [(1, "reticulation"), (2, "ggo")]
-    assert [label["value"] for label in table["disagreement"]] == [1, 2, 3]
+    assert [label["value"] for label in table["disagreement"]] == [1, 2, 3, 4, 5]
     colours = [label["colour"] for kind in table.values() for label in kind]
     assert all(len(colour) == 7 and colour.startswith("#") for colour in colours)
-    assert len(set(colours)) == len(colours), "every label has a colour of its own"
+    for kind, labels in table.items():
+        assert len({label["colour"] for label in labels}) == len(labels), f"every {kind} label has its own colour"
+    pattern_colour = {label["key"]: label["colour"] for label in table["patterns"]}
+    agree_colour = {label["key"]: label["colour"] for label in table["disagreement"]}
+    # Where both readers agree, the map shows the pattern they agree on, in that pattern's colour.
+    assert agree_colour["agree_reticulation"] == pattern_colour["reticulation"]
+    assert agree_colour["agree_ggo"] == pattern_colour["ggo"]
     assert APIClient().get("/api/v1/labels/").status_code == 401
+
+
+def test_disagreement_map_tells_agreement_by_pattern_from_each_kind_of_disagreement():
+    from annotations.agreement import disagreement_map
+
+    reader_1 = np.array([[0, 1, 2, 1, 2, 0, 1, 2]], dtype=np.uint8)
+    reader_2 = np.array([[0, 1, 2, 2, 1, 1, 0, 0]], dtype=np.uint8)
+    # neither, both reticulation, both GGO, different x2, only reader 2, only reader 1 x2
+    assert disagreement_map(reader_1, reader_2).tolist() == [[0, 4, 5, 3, 3, 2, 1, 1]]

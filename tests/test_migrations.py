@@ -95,3 +95,48 @@ def test_lung_masks_stored_before_the_sides_get_them_and_miss_the_gas_figure():
     assert (mask.right_pixels, mask.left_pixels) == (12, 18)
     assert set(labels[2:6, 1:4].ravel()) == {1} and set(labels[1:7, 6:9].ravel()) == {2}
     assert mask.gas_pocket_pixels is None, "never computed: the summary must not read it as zero"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stored_disagreement_maps_are_told_apart_by_pattern():
+    import numpy as np
+
+    from ildplatform import labelmaps
+
+    executor = MigrationExecutor(connection)
+    before = [("annotations", "0002_slice_agreement_ranked_by_selector")]
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    User = old.get_model("auth", "User")
+    visit = old.get_model("ildplatform", "Visit").objects.create(
+        patient=old.get_model("ildplatform", "Patient").objects.create(pseudonym="P"), date="2024-01-02"
+    )
+    series = old.get_model("ildplatform", "Series").objects.create(
+        visit=visit, study_uid="1.2", series_uid="1.2.3", rows=1, columns=6, pixel_spacing_row=1,
+        pixel_spacing_column=1, slice_spacing=1, slice_count=1,
+    )  # fmt: skip
+    section = old.get_model("ildplatform", "Slice").objects.create(
+        series=series, sop_uid="1.2.3.1", z_index=0, z_position=0, dicom_file="x.dcm"
+    )
+    review = old.get_model("annotations", "Review").objects.create(series=series)
+    Reading, MaskVersion = old.get_model("annotations", "Reading"), old.get_model("annotations", "MaskVersion")
+    first, second = np.array([[1, 2, 1, 2, 0, 0]], np.uint8), np.array([[1, 2, 2, 0, 1, 0]], np.uint8)
+    for role, labels in (("reader_1", first), ("reader_2", second)):
+        user = User.objects.create(username=role)
+        reading = Reading.objects.create(review=review, role=role, user=user)
+        for version, stored in ((1, np.zeros_like(labels)), (2, labels)):  # the latest version counts
+            MaskVersion.objects.create(
+                reading=reading, slice=section, version=version, labels_png=labelmaps.encode_png(stored),
+                reticulation_pixels=0, ggo_pixels=0, author=user,
+            )  # fmt: skip
+    old_map = np.array([[3, 3, 3, 1, 2, 0]], np.uint8)
+    old.get_model("annotations", "SliceAgreement").objects.create(
+        review=review, slice=section, figures={}, disagreement_png=labelmaps.encode_png(old_map), differing_pixels=3
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    from annotations.models import SliceAgreement
+
+    stored = labelmaps.decode_png(bytes(SliceAgreement.objects.get().disagreement_png))
+    assert stored.tolist() == [[4, 5, 3, 1, 2, 0]]

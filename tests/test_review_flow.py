@@ -105,6 +105,14 @@ def test_two_readers_adjudicator_and_clinician_through_the_api(live_services, tm
     assert ranked == sorted(ranked, reverse=True)
     worst = agreement["slices_by_disagreement"][0]
     assert worst["differing_pixels"] == int((first[worst["z_index"]] != second[worst["z_index"]]).sum())
+    # The disagreement map tells every case apart, recomputed here from the two readers' labels.
+    for z in range(series.slice_count):
+        a, b = first[z], second[z]
+        expected = np.select(
+            [(a == 1) & (b == 1), (a == 2) & (b == 2), (a > 0) & (b > 0), a > 0, b > 0], [4, 5, 3, 1, 2], default=0
+        )
+        shown = adjudicator.get(f"/api/v1/series/{series.pk}/slices/{z}/disagreement")
+        np.testing.assert_array_equal(labelmaps.decode_png(shown.content), expected, err_msg=f"slice {z}")
 
     undecided = adjudicator.get(f"/api/v1/series/{series.pk}/consensus/").json()["undecided_slices"]
     assert undecided

@@ -111,3 +111,20 @@ def test_series_readings_list_only_own_reading_until_both_submitted(state, expec
     cast = build_cast(state)
     rows = client_of(cast.users["reader_2"]).get(f"/api/v1/series/{cast.series.pk}/readings/").json()
     assert sorted(r["role"] for r in rows) == expected
+
+
+def test_the_adjudicators_reading_follows_the_adjudication(db):
+    cast = build_cast("both_submitted")
+    adjudicator = client_of(cast.users["adjudicator"])
+
+    def adjudicator_state() -> str:
+        [row] = adjudicator.get("/api/v1/readings/?mine=1").json()
+        return row["state"]
+
+    assert adjudicator_state() == "assigned"
+    decided = adjudicator.post(f"/api/v1/series/{cast.series.pk}/consensus/slices/1/", {"decision": "union"},
+                               format="json")  # fmt: skip
+    assert decided.status_code == 200, decided.content
+    assert adjudicator_state() == "in_progress"
+    assert adjudicator.post(f"/api/v1/series/{cast.series.pk}/consensus/finalize/").status_code == 200
+    assert adjudicator_state() == "submitted", "a finalised adjudication no longer reads 'assigned'"
