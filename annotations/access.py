@@ -12,8 +12,10 @@ they know it (a series they are assigned to, a consensus they may read but not c
 from __future__ import annotations
 
 from ildplatform.exceptions import Forbidden, NotFound
+from ildplatform.models import Series
 from ildplatform.permissions import has_role
 from ildplatform.roles import ADMIN, CLINICIAN
+from inference.visibility import EVERY_SOURCE
 
 from .models import Reading, Review
 
@@ -74,6 +76,7 @@ def review_for_results(review: Review | None, user, series_id: int) -> Review:
     """Agreement and disagreement maps: readers, adjudicator, clinicians and admins after unblinding."""
     if review is None:
         raise NotFound(f"series {series_id} has no reading assignment")
+    blinded_to_priors_check(review, user)
     if not readings_unblinded_for(review, user):
         if role_in(review, user) is None and not has_role(user, CLINICIAN):
             raise Forbidden("you are not part of the review of this series")
@@ -99,6 +102,36 @@ def hidden_involvement_sources(review: Review | None, user) -> set[str]:
 
 
 def hidden_involvement_sources_by_series(series_ids, user) -> dict[int, set[str]]:
-    """The same rule for many series at once (registered with inference's involvement selectors)."""
+    """The same rule for many series at once (registered with inference's visibility rules); every source,
+    models included, of a patient the user is blinded to (`patients_blinded_for`)."""
     reviews = Review.objects.filter(series_id__in=series_ids).prefetch_related("readings")
-    return {review.series_id: hidden_involvement_sources(review, user) for review in reviews}
+    hidden = {review.series_id: hidden_involvement_sources(review, user) for review in reviews}
+    blinded = patients_blinded_for(user)
+    if blinded:
+        for series_id in Series.objects.filter(pk__in=series_ids, visit__patient_id__in=blinded).values_list(
+            "pk", flat=True
+        ):
+            hidden[series_id] = {EVERY_SOURCE}
+    return hidden
+
+
+def patients_blinded_for(user) -> set[int]:
+    """Patients of whom this reader has an open reading on a series read blind to priors: until it is
+    submitted, the patient's other readings, consensus, predictions and involvement stay hidden from them."""
+    if not (user and user.is_authenticated):
+        return set()
+    open_readings = Reading.objects.filter(user=user, role__in=READER_ROLES, review__blind_to_priors=True).exclude(
+        state=Reading.State.SUBMITTED
+    )
+    return set(open_readings.values_list("review__series__visit__patient_id", flat=True))
+
+
+def blinded_to_priors_check(review: Review, user) -> None:
+    """Refuse the results of another series of a patient this reader is reading blind to priors (the
+    reader's own review keeps its own rules)."""
+    if role_in(review, user) in READER_ROLES and not both_submitted(review):
+        return
+    if review.series.visit.patient_id in patients_blinded_for(user):
+        raise Forbidden(
+            "this patient's other readings and results are hidden while your reading of one of their series is open"
+        )

@@ -98,7 +98,10 @@ class ReviewSettingsApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
-        ai_preannotation = serializers.BooleanField()
+        ai_preannotation = serializers.BooleanField(required=False)
+        blind_to_priors = serializers.BooleanField(
+            required=False, help_text="hide the patient's other results from a reader whose reading is open"
+        )
 
     @extend_schema(responses={200: dict})
     def get(self, request, series_id: int):
@@ -111,9 +114,11 @@ class ReviewSettingsApi(APIView):
         review = selectors.review_get(series_id=series_id)
         if review is None:
             raise NotFound(f"series {series_id} has no reading assignment")
-        services.review_set_ai_preannotation(review=review, enabled=params.validated_data["ai_preannotation"],
-                                             by=request.user)  # fmt: skip
-        return Response({"series_id": series_id, "ai_preannotation": review.ai_preannotation})
+        if not params.validated_data:
+            raise DomainError(f"give at least one of: {', '.join(services.REVIEW_SETTINGS)}")
+        services.review_settings_set(review=review, by=request.user, **params.validated_data)
+        return Response({"series_id": series_id, "ai_preannotation": review.ai_preannotation,
+                         "blind_to_priors": review.blind_to_priors})  # fmt: skip
 
 
 @routes.route("readings/", name="worklist")

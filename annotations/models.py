@@ -11,6 +11,11 @@ class Review(models.Model):
 
     series = models.OneToOneField(Series, on_delete=models.CASCADE, related_name="review")
     ai_preannotation = models.BooleanField(default=False, help_text="readers' empty slices start from the model")
+    blind_to_priors = models.BooleanField(
+        default=True,
+        help_text="while a reader's reading of this series is open, the patient's other readings, consensus, "
+        "model predictions and involvement are hidden from that reader (research reading)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
     finalized_by = models.ForeignKey(

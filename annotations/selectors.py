@@ -182,6 +182,7 @@ def preannotation_effect(*, series_id: int) -> dict:
     return {
         "series_id": series_id,
         "ai_preannotation": review.ai_preannotation,
+        "blind_to_priors": review.blind_to_priors,
         "seeding_models": seeding,
         "readings": [
             {"id": reading.pk, "role": reading.role, "user": reading.user.username,

@@ -95,12 +95,24 @@ def review_assign(*, series: Series, reader_1: User, reader_2: User, adjudicator
     return review
 
 
-def review_set_ai_preannotation(*, review: Review, enabled: bool, by: User) -> Review:
+REVIEW_SETTINGS = ("ai_preannotation", "blind_to_priors")
+
+
+def review_settings_set(*, review: Review, by: User, **settings: bool) -> Review:
+    """Switch review settings (AI pre-annotation, blinding to priors); each switch is audited."""
+    unknown = set(settings) - set(REVIEW_SETTINGS)
+    if unknown:
+        raise DomainError(f"unknown review setting(s): {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        review.ai_preannotation = enabled
-        review.save(update_fields=["ai_preannotation"])
-        audit_record(user=by, action="ai_preannotation", series=review.series, obj=review, enabled=enabled)
+        for name, enabled in settings.items():
+            setattr(review, name, enabled)
+            audit_record(user=by, action=name, series=review.series, obj=review, enabled=enabled)
+        review.save(update_fields=list(settings))
     return review
+
+
+def review_set_ai_preannotation(*, review: Review, enabled: bool, by: User) -> Review:
+    return review_settings_set(review=review, by=by, ai_preannotation=enabled)
 
 
 # ---------------------------------------------------------------- masks

@@ -74,7 +74,7 @@ class SlicePredictionApi(SliceLabelMapApi):
     """One model version's prediction for one slice as an 8-bit PNG label map."""
 
     def label_map_png(self, request, **where) -> bytes:
-        return bytes(selectors.prediction_get(**where).labels_png)
+        return bytes(selectors.prediction_get(**where, user=request.user).labels_png)
 
 
 @routes.route("series/<int:series_id>/lung/", name="series-lung")
@@ -266,4 +266,5 @@ class SeriesModelsApi(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request, series_id: int):
-        return Response({**selectors.series_models(series_id=series_id), "can_run": may_run_model(request.user)})
+        shown = selectors.series_models(series_id=series_id, user=request.user)
+        return Response({**shown, "can_run": may_run_model(request.user)})

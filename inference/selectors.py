@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 
-from ildplatform.exceptions import NotFound
+from ildplatform.exceptions import Forbidden, NotFound
 from ildplatform.models import Patient, Visit
 from ildplatform.selectors import series_get
 
@@ -13,7 +13,7 @@ def _visible(rows: QuerySet[Involvement], user) -> list[Involvement]:
     """Drop the figures the user may not see yet (registered rules: the review's blinding rule)."""
     rows = list(rows.select_related("visit"))
     hidden = visibility.hidden_sources({row.series_id for row in rows}, user)
-    return [row for row in rows if row.source not in hidden.get(row.series_id, ())]
+    return [row for row in rows if not {row.source, visibility.EVERY_SOURCE} & hidden.get(row.series_id, set())]
 
 
 def visit_involvement_list(*, visit_id: int, user) -> list[Involvement]:
@@ -36,7 +36,9 @@ def lung_mask_get(*, series_id: int, z_index: int) -> LungMask:
     return found
 
 
-def prediction_get(*, series_id: int, z_index: int, model_version_id: int) -> Prediction:
+def prediction_get(*, series_id: int, z_index: int, model_version_id: int, user) -> Prediction:
+    if visibility.source_hidden(series_id, f"model:{model_version_id}", user):
+        raise Forbidden(f"model predictions of series {series_id} are hidden from you while you read this patient")
     found = Prediction.objects.filter(
         slice__series_id=series_id, slice__z_index=z_index, model_version_id=model_version_id
     ).first()
@@ -101,8 +103,9 @@ def model_version_get(*, model_version_id: int) -> ModelVersion:
     return found
 
 
-def series_models(*, series_id: int) -> dict:
-    """The active model of each task (what "Run model" would run) and the models with predictions on the series."""
+def series_models(*, series_id: int, user) -> dict:
+    """The active model of each task (what "Run model" would run) and the models with predictions on the series
+    (none for a reader blinded to this patient's other results)."""
     series = series_get(series_id=series_id)
     active = [
         {"task": version.task, "model_version_id": version.pk, "label": version.label, "is_demo": version.is_demo}
@@ -119,5 +122,6 @@ def series_models(*, series_id: int) -> dict:
          "label": DEMO_WEIGHTS_LABEL if row["model_version__is_demo"] else "", "slices": row["slices"],
          "complete": row["slices"] == series.slice_count}
         for row in counted
+        if not visibility.source_hidden(series.pk, f"model:{row['model_version_id']}", user)
     ]  # fmt: skip
     return {"series_id": series.pk, "active": active, "predictions": predictions}

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 
 HiddenSourcesRule = Callable[[Collection[int], object], dict[int, set[str]]]
+EVERY_SOURCE = "*"  # a rule's answer hiding every source of a series, models included
 
 _rules: list[HiddenSourcesRule] = []
 
@@ -17,6 +18,11 @@ _rules: list[HiddenSourcesRule] = []
 def hidden_sources_rule_register(rule: HiddenSourcesRule) -> None:
     if rule not in _rules:
         _rules.append(rule)
+
+
+def source_hidden(series_id: int, source: str, user) -> bool:
+    hidden = hidden_sources([series_id], user).get(series_id, set())
+    return EVERY_SOURCE in hidden or source in hidden
 
 
 def hidden_sources(series_ids: Collection[int], user) -> dict[int, set[str]]:

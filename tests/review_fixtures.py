@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from rest_framework.test import APIClient
 
 from annotations import services as review_services
 from annotations.models import Reading, Review
@@ -51,6 +52,13 @@ class Cast:
     @property
     def reader_2_png(self) -> bytes:
         return labelmaps.encode_png(reader_2_labels())
+
+
+def client_of(user) -> APIClient:
+    """An API client signed in as `user`."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
 
 
 def run_queued_jobs(series: Series) -> None:

@@ -7,13 +7,7 @@ from rest_framework.test import APIClient
 from annotations import services as review_services
 from ildplatform import labelmaps
 
-from .review_fixtures import build_cast, reader_2_labels
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
+from .review_fixtures import build_cast, client_of, reader_2_labels
 
 
 def proposal_url(cast, decision: str, z_index: int = 1) -> str:

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-from rest_framework.test import APIClient
 from scipy import ndimage as ndi
 
 from annotations.models import AuditEvent, ConsensusMask
@@ -15,6 +14,7 @@ from ildplatform.models import Job
 from inference.models import LungMask
 from inference.services import series_lung_volume
 
+from .review_fixtures import client_of
 from .test_inference_pipeline import import_phantom
 
 
@@ -43,12 +43,6 @@ def perturbed(truth: np.ndarray, how: str) -> np.ndarray:
 
 def dice_np(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if not a.any() and not b.any() else 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.mark.timeout(600)

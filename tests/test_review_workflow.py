@@ -2,19 +2,12 @@
 
 import numpy as np
 import pytest
-from rest_framework.test import APIClient
 
 from annotations.models import ConsensusDecision
 from ildplatform import labelmaps
 from inference.models import ModelVersion, Prediction
 
-from .review_fixtures import build_cast, reader_1_labels, shared_labels
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
+from .review_fixtures import build_cast, client_of, reader_1_labels, shared_labels
 
 
 def test_worklist_shows_role_state_and_progress(db):
