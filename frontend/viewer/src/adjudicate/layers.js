@@ -1,5 +1,6 @@
 // What the adjudication viewport overlays: reader 1, reader 2 and their disagreement (coloured by the
-// label table), the slice being edited, and the consensus once finalised.
+// label table), the slice being edited, and the consensus once finalised. Each model's predictions are
+// switchable layers too, added by lib/run-model.js (modelPanel), also after a run on this page.
 import { RemoteLabels } from '../lib/remote-labels.js';
 
 export const OVERLAYS = [

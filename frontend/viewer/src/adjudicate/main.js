@@ -1,8 +1,10 @@
 // Adjudication: both readings and their disagreement as overlays, slices ordered by disagreement,
 // one decision per slice (reader 1, reader 2, union, intersection, or an edited mask), then finalise.
+// Model predictions are layers too, and admins and adjudicators can run a model here (lib/run-model.js).
 // state.js talks to the server, layers.js fills the viewport, tools.js edits, panels.js shows.
 import { ApiError, appData, el } from '../lib/api.js';
 import { loadLabelTable } from '../lib/labels.js';
+import { modelPanel } from '../lib/run-model.js';
 import { confirmDialog, helpDialog, runPage } from '../lib/ui.js';
 import { SliceViewer } from '../lib/viewport.js';
 import { WINDOWS } from '../lib/windowing.js';
@@ -10,6 +12,7 @@ import { addConsensusLayer, addReviewLayers } from './layers.js';
 import { AdjudicationPanel } from './panels.js';
 import { Consensus, loadReview, rankSlices } from './state.js';
 import { EditMode, SHORTCUTS, bindAdjudicationKeys } from './tools.js';
+import './adjudicate.css';
 
 const FINALISE_WARNING = 'The decisions become the consensus masks and involvement is computed from them; no decision can change afterwards.';
 
@@ -44,7 +47,8 @@ async function main() {
   const viewer = new SliceViewer(stage, { seriesId, ...geometry, startSlice: ranked.length ? ranked[0].z_index : 0 });
   const readingOf = Object.fromEntries(review.readings.map((reading) => [reading.role, reading.id]));
   addReviewLayers(viewer, { seriesId, readingOf, table });
-  const page = wire({ app, aside, viewer, consensus, table, review, ranked });
+  const models = await modelPanel(viewer, { seriesId, labels: table.patterns });
+  const page = wire({ app, aside, viewer, consensus, table, review, ranked, models });
   viewer.on((what) => what === 'slice' && page.render());
   page.render();
   await viewer.start();
@@ -52,7 +56,7 @@ async function main() {
   viewer.element.focus();
 }
 
-function wire({ app, aside, viewer, consensus, table, review, ranked }) {
+function wire({ app, aside, viewer, consensus, table, review, ranked, models }) {
   // Connects the decisions, the edit mode, the panel and the keyboard; returns {render}.
   const help = helpDialog(SHORTCUTS);
   const decide = async (decision, z = viewer.z, mask = null) => {
@@ -67,7 +71,7 @@ function wire({ app, aside, viewer, consensus, table, review, ranked }) {
   const edit = new EditMode(viewer, { consensus, patterns: table.patterns,
     onSave: (z, png) => decide('edited', z, png), onError: (message) => { panel.status.textContent = message; } });
   const finalise = () => finaliseConsensus({ consensus, panel, render });
-  const panel = new AdjudicationPanel({ viewer, table, agreement: review.agreement, ranked, edit,
+  const panel = new AdjudicationPanel({ viewer, table, agreement: review.agreement, ranked, edit, models,
     on: { decide: (decision) => decide(decision), finalise, help: () => help.showModal() } });
   aside.append(...panel.elements);
   let consensusShown = false;

@@ -25,7 +25,8 @@ function statusText(consensus) {
 }
 
 export class AdjudicationPanel {
-  constructor({ viewer, table, agreement, ranked, edit, on }) {
+  constructor({ viewer, table, agreement, ranked, edit, models, on }) {
+    // models: the model overlays and Run model action (lib/run-model.js), or null.
     Object.assign(this, { viewer, ranked });
     this.switches = OVERLAYS.map(([name, label, key]) => overlaySwitch(viewer, name, label, key));
     this.legend = el('div', { class: 'legend' }, ...legendEntries(table.patterns), ...legendEntries(table.disagreement));
@@ -47,7 +48,8 @@ export class AdjudicationPanel {
       this.status,
       el('div', { class: 'row' }, this.finaliseButton, button('Shortcuts', { key: '?', onclick: on.help })),
       this.progress,
-    ];
+      models, // below the decisions: the adjudication comes first
+    ].filter(Boolean);
   }
 
   toggleOverlay(index) {

@@ -2,6 +2,7 @@
 // state.js holds the masks, tools.js the editor and keyboard, panels.js what the panel shows.
 import { appData, el, request } from '../lib/api.js';
 import { loadLabelTable } from '../lib/labels.js';
+import { canRunModel, modelPanel } from '../lib/run-model.js';
 import { confirmDialog, helpDialog, runPage } from '../lib/ui.js';
 import { SliceViewer } from '../lib/viewport.js';
 import { overlaySwitch, saveStatus, toolPanel } from './panels.js';
@@ -34,7 +35,9 @@ async function main() {
   const overlay = overlaySwitch(viewer);
   const help = helpDialog(readerShortcuts(patterns));
   const submit = () => submitReading({ app, page, masks, editor, status, refresh: () => tools.refresh(page.submitted) });
-  const tools = toolPanel({ viewer, editor, patterns, overlay, onSubmit: submit, help, status });
+  // Blinded reading: only admins and adjudicators see models here (readers only through AI pre-annotation).
+  const models = canRunModel() ? await modelPanel(viewer, { seriesId: Number(data.series), labels: patterns }) : null;
+  const tools = toolPanel({ viewer, editor, patterns, overlay, models, onSubmit: submit, help, status });
   panel.append(...tools.elements);
   editor.on(() => tools.refresh(page.submitted));
   tools.refresh(page.submitted);

@@ -42,8 +42,9 @@ export function overlaySwitch(viewer) {
   return { element: el('label', { class: 'check' }, input, ' Show masks ', el('kbd', { text: 'O' })), toggle };
 }
 
-export function toolPanel({ viewer, editor, patterns, overlay, onSubmit, help, status }) {
-  // The panel's elements, and refresh(submitted) to show the editor's state.
+export function toolPanel({ viewer, editor, patterns, overlay, models, onSubmit, help, status }) {
+  // The panel's elements, and refresh(submitted) to show the editor's state; models: the model
+  // overlays and Run model action (lib/run-model.js), or null.
   const tools = Object.entries(TOOLS).map(([tool, name]) =>
     button(name, { key: TOOL_KEYS[tool], testid: `tool-${tool}`, pressed: tool === editor.tool, onclick: () => editor.set({ tool }) }));
   const labels = patternButtons(editor, patterns);
@@ -59,9 +60,10 @@ export function toolPanel({ viewer, editor, patterns, overlay, onSubmit, help, s
     el('div', { class: 'row' }, undo, redo),
     windowControls(viewer),
     overlay.element,
+    models,
     status.conflict, status.status,
     el('div', { class: 'row' }, submit, helpButton),
-  ];
+  ].filter(Boolean);
   const refresh = (submitted) => {
     tools.forEach((node, i) => node.setAttribute('aria-pressed', String(Object.keys(TOOLS)[i] === editor.tool)));
     labels.forEach((node, i) => node.setAttribute('aria-pressed', String(patterns[i].value === editor.label)));

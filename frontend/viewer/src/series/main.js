@@ -1,7 +1,8 @@
-// Series viewer (read-only): the slices with consensus, model and lung-mask overlays to toggle, and the Lungs panel.
+// Series viewer (read-only): the slices with consensus, model and lung-mask overlays to toggle, the Lungs
+// panel, and for admins and adjudicators the Run model action, whose result is added as an overlay.
 import { appData, el } from '../lib/api.js';
 import { legendEntries, loadLabelTable } from '../lib/labels.js';
-import { RemoteLabels } from '../lib/remote-labels.js';
+import { OverlaySwitches, modelOverlay, runModelPanel } from '../lib/run-model.js';
 import { bindPageKeys } from '../lib/shortcuts.js';
 import { helpDialog, runPage } from '../lib/ui.js';
 import { SliceViewer } from '../lib/viewport.js';
@@ -17,31 +18,6 @@ const SHORTCUTS = [
   ['?', 'This help'],
 ];
 
-function overlaySwitches(viewer, overlays, wanted) {
-  // One layer and one checkbox per overlay; returns toggle(index) for the number keys, and reload(name).
-  const redraw = (z) => z === viewer.z && viewer.drawOverlay();
-  const sources = new Map();
-  const inputs = overlays.map(({ name, url, labels, alpha = 0.45 }, index) => {
-    const source = new RemoteLabels(url, { rows: viewer.rows, columns: viewer.columns, onLoaded: redraw });
-    sources.set(name, source);
-    viewer.addLayer({ name, visible: name === wanted, labelsFor: (z) => source.labelsFor(z), labels, alpha });
-    const input = el('input', { type: 'checkbox', id: `show-${index}`, checked: name === wanted, 'data-testid': `show-${name}` });
-    input.addEventListener('change', () => viewer.setLayerVisible(name, input.checked));
-    return input;
-  });
-  const labels = inputs.map((input, index) =>
-    el('label', { class: 'check', for: input.id }, input, overlays[index].title, el('kbd', { text: String(index + 1) })));
-  const toggle = (index) => {
-    inputs[index].checked = !inputs[index].checked;
-    viewer.setLayerVisible(overlays[index].name, inputs[index].checked);
-  };
-  const reload = (name) => {
-    sources.get(name)?.clear();
-    viewer.drawOverlay();
-  };
-  return { labels, toggle, reload };
-}
-
 async function main() {
   const { app, data } = appData();
   const seriesId = Number(data.series);
@@ -51,19 +27,23 @@ async function main() {
   const panel = el('aside', { class: 'panel', 'aria-label': 'Overlays' });
   app.append(el('div', { class: 'workspace-grid' }, stage, panel));
   const viewer = new SliceViewer(stage, { seriesId, ...geometry, startSlice: Math.floor(geometry.sliceCount / 2) });
-  const overlays = await availableOverlays({ seriesId, patientId: data.patient, table });
+  const { overlays, models } = await availableOverlays({ seriesId, table });
   const wanted = data.overlay || (overlays[0].name === 'consensus' ? 'consensus' : '');
-  const switches = overlaySwitches(viewer, overlays, wanted);
+  const switches = new OverlaySwitches(viewer, { numbered: true });
+  for (const overlay of overlays) switches.add(overlay, { visible: overlay.name === wanted });
+  // A finished run adds its model's layer (or refreshes it) and turns it on.
+  const run = models && runModelPanel({ seriesId, models,
+    onDone: (prediction) => switches.show(modelOverlay(seriesId, prediction, table.patterns)) });
   const help = helpDialog(SHORTCUTS);
   const lungs = lungPanel({ seriesId, lungLabels: table.lung, viewer, onRecomputed: () => switches.reload('lung') });
-  panel.append(el('fieldset', {}, el('legend', { text: 'Overlays' }), switches.labels), windowControls(viewer),
+  panel.append(...[el('fieldset', {}, el('legend', { text: 'Overlays' }), switches.element), run, windowControls(viewer),
     el('p', { class: 'legend' }, ...legendEntries(table.patterns)), lungs,
-    el('button', { type: 'button', onclick: () => help.showModal() }, 'Shortcuts ', el('kbd', { text: '?' })));
+    el('button', { type: 'button', onclick: () => help.showModal() }, 'Shortcuts ', el('kbd', { text: '?' }))].filter(Boolean));
   bindPageKeys(viewer, {
     plain: (event) => {
       if (event.key === '?') return () => help.showModal();
       const index = Number(event.key) - 1;
-      return index >= 0 && index < overlays.length ? () => switches.toggle(index) : null;
+      return index >= 0 && index < Math.min(9, switches.length) ? () => switches.toggle(index) : null;
     },
   });
   await viewer.start();

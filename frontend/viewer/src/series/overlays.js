@@ -1,9 +1,12 @@
-// Which label maps the read-only series viewer can overlay: the finalised consensus, each model that
-// has predictions for this series, and the lung mask; coloured from the label table.
+// Which label maps the read-only series viewer can overlay: the finalised consensus, each model version
+// with predictions on this series (GET series/{id}/models/, whether or not involvement was computed from
+// them), and the lung mask; coloured from the label table.
 import { getJson } from '../lib/api.js';
+import { loadSeriesModels, modelOverlay } from '../lib/run-model.js';
 
-export async function availableOverlays({ seriesId, patientId, table }) {
-  // [{name, title, url(z), labels, alpha}], in the order of their shortcut keys 1..9.
+export async function availableOverlays({ seriesId, table }) {
+  // {overlays: [{name, title, url(z), labels, alpha}] in the order of their shortcut keys 1..9,
+  //  models: GET series/{id}/models/, or null when this user cannot read it}.
   const overlays = [];
   const base = `/api/v1/series/${seriesId}`;
   try {
@@ -13,16 +16,13 @@ export async function availableOverlays({ seriesId, patientId, table }) {
   } catch {
     // No review, or not visible to this user yet.
   }
+  let models = null;
   try {
-    const rows = await getJson(`patients/${patientId}/involvement/`);
-    const models = new Set(rows.filter((row) => row.series_id === seriesId && row.source.startsWith('model:')).map((row) => row.source));
-    for (const source of models) {
-      const modelId = source.slice(6);
-      overlays.push({ name: source, title: `Model ${modelId}`, url: (z) => `${base}/slices/${z}/predictions/${modelId}`, labels: table.patterns });
-    }
+    models = await loadSeriesModels(seriesId);
+    overlays.push(...models.predictions.map((prediction) => modelOverlay(seriesId, prediction, table.patterns)));
   } catch {
-    // No involvement visible to this user: the consensus and lung overlays still work.
+    // No models visible to this user: the consensus and lung overlays still work.
   }
   overlays.push({ name: 'lung', title: 'Lung mask', url: (z) => `${base}/slices/${z}/lung-mask`, labels: table.lung, alpha: 0.25 });
-  return overlays;
+  return { overlays, models };
 }

@@ -1,5 +1,7 @@
-// Worklist: the user's readings with state and progress; admins assign readers below it.
+// Worklist: the user's readings with state and progress; admins assign readers below it and switch
+// AI pre-annotation per series (preannotation.js).
 import { appData, el, getJson, postJson } from '../lib/api.js';
+import { preannotationSwitches } from './preannotation.js';
 
 async function load() {
   const table = document.getElementById('worklist');
@@ -29,7 +31,7 @@ function assignForm() {
     try {
       await postJson(`series/${values.series}/readings/`, { reader_1: values.reader_1, reader_2: values.reader_2, adjudicator: values.adjudicator });
       status.textContent = `Series #${values.series} assigned to ${values.reader_1}, ${values.reader_2} and ${values.adjudicator}.`;
-      await load();
+      await Promise.all([load(), preannotationSwitches()]);
     } catch (error) {
       status.textContent = `Not assigned: ${error.message}`;
     }
@@ -40,4 +42,7 @@ appData();
 assignForm();
 load().catch((error) => {
   document.getElementById('worklist-status').textContent = `Could not load the worklist: ${error.message}`;
+});
+preannotationSwitches().catch((error) => {
+  document.getElementById('preannotation-status').textContent = `Could not load the assigned series: ${error.message}`;
 });
