@@ -130,7 +130,8 @@ class WorklistApi(APIView):
         visit_date = serializers.DateField(source="review.series.visit.date")
         visit_label = serializers.CharField(source="review.series.visit.label")
         slice_count = serializers.IntegerField(source="review.series.slice_count")
-        slices_annotated = serializers.IntegerField()
+        slices_annotated = serializers.IntegerField(help_text="slices with a saved mask")
+        slices_done = serializers.IntegerField(help_text="slices with a saved mask or marked reviewed")
         ai_preannotation = serializers.BooleanField(source="review.ai_preannotation")
         preannotated_from = serializers.ListField(
             child=serializers.IntegerField(), help_text="model versions whose predictions seeded saved slices"
@@ -189,6 +190,45 @@ class MaskHistoryApi(APIView):
     def get(self, request, reading_id: int, z_index: int):
         reading = access.reading_for_view(reading_id, request.user)
         return Response(self.OutputSerializer(selectors.mask_history(reading=reading, z_index=z_index), many=True).data)
+
+
+class ReadingProgressSerializer(serializers.Serializer):
+    reading_id = serializers.IntegerField()
+    state = serializers.CharField()
+    slice_count = serializers.IntegerField()
+    annotated_slices = serializers.ListField(child=serializers.IntegerField(), help_text="slices with a saved mask")
+    reviewed_slices = serializers.ListField(child=serializers.IntegerField(), help_text="slices marked reviewed")
+    slices_done = serializers.IntegerField(help_text="slices annotated or marked reviewed")
+    unreviewed_slices = serializers.ListField(
+        child=serializers.IntegerField(), help_text="slices neither annotated nor marked reviewed: the submit warning"
+    )
+
+
+@routes.route("readings/<int:reading_id>/progress/", name="reading-progress")
+class ReadingProgressApi(APIView):
+    """Which slices of the reading are painted or marked reviewed, and which are neither."""
+
+    @extend_schema(responses=ReadingProgressSerializer)
+    def get(self, request, reading_id: int):
+        reading = access.reading_for_view(reading_id, request.user)
+        return Response(ReadingProgressSerializer(selectors.reading_progress(reading)).data)
+
+
+@routes.route("readings/<int:reading_id>/slices/<int:z_index>/reviewed", name="slice-reviewed")
+class SliceReviewedApi(APIView):
+    """PUT {"reviewed": true|false}: mark a slice of one's own open reading as reviewed (e.g. a normal slice)."""
+
+    class InputSerializer(serializers.Serializer):
+        reviewed = serializers.BooleanField()
+
+    @extend_schema(request=InputSerializer, responses=ReadingProgressSerializer)
+    def put(self, request, reading_id: int, z_index: int):
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        reading = access.reading_for_edit(reading_id, request.user)
+        reading = services.reading_slice_reviewed(reading=reading, z_index=z_index, user=request.user,
+                                                  reviewed=params.validated_data["reviewed"])  # fmt: skip
+        return Response(ReadingProgressSerializer(selectors.reading_progress(reading)).data)
 
 
 @routes.route("readings/<int:reading_id>/submit/", name="reading-submit")

@@ -46,6 +46,8 @@ class Reading(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     # Model versions whose predictions seeded empty slices (AI pre-annotation), recorded for the paper trail.
     preannotated_from = models.JSONField(default=list, blank=True)
+    # Slices the reader marked as looked at and done (a normal slice has nothing to paint), sorted z indices.
+    reviewed_slices = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -20,13 +20,39 @@ def review_get(*, series_id: int) -> Review | None:
     return Review.objects.select_related("series").prefetch_related("readings").filter(series_id=series_id).first()
 
 
-def worklist(*, user, everyone: bool = False) -> QuerySet[Reading]:
+def worklist(*, user, everyone: bool = False) -> list[Reading]:
+    """The readings, each with `slices_annotated` (a saved mask) and `slices_done` (annotated or marked reviewed)."""
     readings = Reading.objects.select_related("review__series__visit__patient", "user").annotate(
         slices_annotated=Count("mask_versions__slice", distinct=True)
     )
     if not (everyone and access.is_admin(user)):
         readings = readings.filter(user=user)
-    return readings.order_by("state", "review__series_id", "role")
+    readings = list(readings.order_by("state", "review__series_id", "role"))
+    annotated: dict[int, set[int]] = {}
+    pairs = MaskVersion.objects.filter(reading__in=readings).values_list("reading_id", "slice__z_index").distinct()
+    for reading_id, z_index in pairs:
+        annotated.setdefault(reading_id, set()).add(z_index)
+    for reading in readings:
+        reading.slices_done = len(annotated.get(reading.pk, set()) | set(reading.reviewed_slices))
+    return readings
+
+
+def reading_progress(reading: Reading) -> dict:
+    """Which slices the reader has dealt with: painted (a saved mask) or marked reviewed; the rest are the
+    slices the submit warning lists."""
+    count = reading.review.series.slice_count
+    annotated = sorted(set(reading.mask_versions.values_list("slice__z_index", flat=True)))
+    reviewed = sorted(z for z in reading.reviewed_slices if 0 <= z < count)
+    done = set(annotated) | set(reviewed)
+    return {
+        "reading_id": reading.pk,
+        "state": reading.state,
+        "slice_count": count,
+        "annotated_slices": annotated,
+        "reviewed_slices": reviewed,
+        "slices_done": len(done),
+        "unreviewed_slices": [z for z in range(count) if z not in done],
+    }
 
 
 def series_readings(*, series_id: int, user) -> list[Reading]:

@@ -16,7 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ildplatform import labelmaps
-from ildplatform.exceptions import Conflict, DomainError
+from ildplatform.exceptions import Conflict, DomainError, NotFound
 from ildplatform.jobs import job_create, job_progress
 from ildplatform.labels import GGO, MAX_PATTERN_LABEL, RETICULATION
 from ildplatform.models import Job, Series, Slice
@@ -163,6 +163,23 @@ def _record_preannotation(reading: Reading, slice_: Slice) -> None:
 
 
 # ---------------------------------------------------------------- submit and reopen
+
+
+def reading_slice_reviewed(*, reading: Reading, z_index: int, reviewed: bool, user: User) -> Reading:
+    """Mark a slice of the reading as reviewed (or not): progress counts it, the submit warning leaves it out."""
+    if not 0 <= z_index < reading.review.series.slice_count:
+        raise NotFound(f"series {reading.review.series_id} has no slice with z index {z_index}")
+    with transaction.atomic():
+        reading = Reading.objects.select_for_update().get(pk=reading.pk)
+        if reading.state == Reading.State.SUBMITTED:
+            raise Conflict("the reading is submitted; an admin must reopen it first")
+        marked = set(reading.reviewed_slices)
+        marked = marked | {z_index} if reviewed else marked - {z_index}
+        reading.reviewed_slices = sorted(marked)
+        if reading.state == Reading.State.ASSIGNED:
+            reading.state = Reading.State.IN_PROGRESS
+        reading.save(update_fields=["reviewed_slices", "state"])
+    return reading
 
 
 def reading_submit(*, reading: Reading, user: User) -> Reading:

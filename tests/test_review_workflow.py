@@ -121,3 +121,30 @@ def test_the_adjudicators_reading_follows_the_adjudication(db):
     assert adjudicator_state() == "in_progress"
     assert adjudicator.post(f"/api/v1/series/{cast.series.pk}/consensus/finalize/").status_code == 200
     assert adjudicator_state() == "submitted", "a finalised adjudication no longer reads 'assigned'"
+
+
+def test_reviewed_slices_count_as_done_and_the_rest_are_listed_for_the_submit_warning(db):
+    cast = build_cast("assigned")  # both readers saved masks on slices 1 and 2 of 4
+    reader = client_of(cast.users["reader_1"])
+    progress = reader.get(f"/api/v1/readings/{cast.r1.pk}/progress/").json()
+    assert (progress["annotated_slices"], progress["reviewed_slices"]) == ([1, 2], [])
+    assert progress["unreviewed_slices"] == [0, 3] and progress["slices_done"] == 2
+    marked = reader.put(f"/api/v1/readings/{cast.r1.pk}/slices/3/reviewed", {"reviewed": True}, format="json")
+    assert marked.status_code == 200 and marked.json()["unreviewed_slices"] == [0]
+    [row] = reader.get("/api/v1/readings/?mine=1").json()
+    assert (row["slices_annotated"], row["slices_done"]) == (2, 3), "the worklist counts reviewed slices as done"
+    unmarked = reader.put(f"/api/v1/readings/{cast.r1.pk}/slices/3/reviewed", {"reviewed": False}, format="json")
+    assert unmarked.json()["reviewed_slices"] == []
+    for z, body, status in ((9, {"reviewed": True}, 404), (0, {"reviewed": "maybe"}, 400), (0, {}, 400)):
+        answer = reader.put(f"/api/v1/readings/{cast.r1.pk}/slices/{z}/reviewed", body, format="json")
+        assert answer.status_code == status, (z, body, answer.json())
+    other = client_of(cast.users["reader_2"])
+    assert other.put(
+        f"/api/v1/readings/{cast.r1.pk}/slices/0/reviewed", {"reviewed": True}, format="json"
+    ).status_code in (403, 404)
+    assert reader.post(f"/api/v1/readings/{cast.r1.pk}/submit/").status_code == 200
+    closed = reader.put(f"/api/v1/readings/{cast.r1.pk}/slices/0/reviewed", {"reviewed": True}, format="json")
+    assert (
+        closed.status_code == 409
+        and reader.get(f"/api/v1/readings/{cast.r1.pk}/progress/").json()["reviewed_slices"] == []
+    )
