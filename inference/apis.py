@@ -250,6 +250,10 @@ class ModelTrainingApi(APIView):
             child=serializers.CharField(max_length=64), max_length=1000, required=False, allow_null=True, default=None
         )
         transfer = serializers.BooleanField(default=True, help_text="ggo: start from the active reticulation model")
+        settings = serializers.DictField(
+            child=serializers.JSONField(), required=False, default=dict,
+            help_text='other hyperparameters by name, e.g. {"learning_rate": 0.001, "augmentation.copies": 2}',
+        )  # fmt: skip
 
     @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
     def post(self, request):

@@ -7,7 +7,7 @@ again replaces its results (update_or_create on unique keys), never adds a secon
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +268,20 @@ class TrainingRequest:
     transfer: bool = True
     demo: bool = False
     activate_when_done: bool = False
+    # Any other hyperparameter by name (`trainer.TrainingSettings`, "augmentation.copies" for the augmentation's).
+    settings: dict = field(default_factory=dict)
+
+    def training_settings(self):
+        """The run's settings: the paper's, with this request's epochs, seed and overrides."""
+        from . import trainer
+
+        clashing = {"max_epochs", "seed"} & set(self.settings)
+        if clashing:
+            raise DomainError(f"give {', '.join(sorted(clashing))} as epochs / seed, not as a setting")
+        try:
+            return trainer.TrainingSettings(max_epochs=self.epochs, seed=self.seed).overridden(self.settings)
+        except ValueError as error:
+            raise DomainError(str(error)) from None
 
     def check(self) -> None:
         from . import training_data
@@ -284,6 +298,7 @@ class TrainingRequest:
             raise DomainError(f"epochs must be 1..1000, got {self.epochs}")
         if self.activate_when_done and not self.demo:
             raise DomainError("only demo weights are activated without a person's decision")
+        self.training_settings()
         if self.task == ModelVersion.Task.GGO and self.transfer:
             transfer_base(self.variant)
 
@@ -351,7 +366,7 @@ def training_execute(
     from . import trainer, training, training_data, unet
 
     request.check()
-    settings = trainer.TrainingSettings(max_epochs=request.epochs, seed=request.seed)
+    settings = request.training_settings()
     source = training_data.training_source(request.source)
     try:
         slices = training_data.training_slices(source(), request.task, lung_masked=settings.lung_masked)

@@ -9,7 +9,7 @@ setting is a field of `TrainingSettings`, recorded with the model it trained.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,47 @@ class TrainingSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def overridden(self, overrides: dict) -> TrainingSettings:
+        """These settings with some replaced by name ("augmentation.copies" for the augmentation's);
+        refuses unknown names and values of the wrong kind (ValueError), so a typo never trains silently
+        with the default."""
+        top, augmentation = {}, {}
+        fields = {name: type(value) for name, value in asdict(self).items() if name != "augmentation"}
+        augmentation_fields = {name: type(value) for name, value in asdict(self.augmentation).items()}
+        for name, value in overrides.items():
+            group, kinds, key = (
+                (augmentation, augmentation_fields, name.split(".", 1)[1])
+                if name.startswith("augmentation.")
+                else (top, fields, name)
+            )
+            if key not in kinds:
+                known = sorted([*fields, *(f"augmentation.{field}" for field in augmentation_fields)])
+                raise ValueError(f"unknown training setting {name!r}; settings: {', '.join(known)}")
+            group[key] = _setting_value(name, value, kinds[key])
+        return replace(self, **top, augmentation=replace(self.augmentation, **augmentation))
+
+
+def _setting_value(name: str, value, kind: type):
+    """A setting's value as its kind: numbers from numbers or their text, true/false from booleans or text."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ValueError(f"training setting {name!r} must be true or false, got {value!r}")
+    if isinstance(value, bool):
+        raise ValueError(f"training setting {name!r} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"training setting {name!r} must be a number, got {value!r}") from None
+    if not np.isfinite(number) or number < 0 or (name == "batch_size" and number < 1):
+        raise ValueError(f"training setting {name!r} must be a finite number >= {int(name == 'batch_size')}, "
+                         f"got {value!r}")  # fmt: skip
+    if kind is int and number != int(number):
+        raise ValueError(f"training setting {name!r} must be a whole number, got {value!r}")
+    return kind(number)
 
 
 def dice_loss(truth, softmax):

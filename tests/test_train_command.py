@@ -38,6 +38,10 @@ def test_train_unet_refuses_an_unknown_source_and_impossible_folds(media_root):
         call_command("train_unet", task="ggo", source="pacs", stdout=StringIO())
     with pytest.raises(CommandError, match="folds"):
         call_command("train_unet", task="merged", folds=9, stdout=StringIO())
+    with pytest.raises(CommandError, match="unknown training setting 'patience'"):
+        call_command("train_unet", task="merged", folds=2, overrides=["patience=3"], stdout=StringIO())
+    with pytest.raises(CommandError, match="NAME=VALUE"):
+        call_command("train_unet", task="merged", folds=2, overrides=["learning_rate"], stdout=StringIO())
     with pytest.raises(CommandError, match="starts from the active reticulation model"):
         call_command("train_unet", task="ggo", folds=2, epochs=1, stdout=StringIO())
     assert not ModelVersion.objects.exists()

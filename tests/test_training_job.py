@@ -21,7 +21,8 @@ def test_a_training_job_reports_its_epochs_registers_a_version_and_activation_is
     admin, clinician = make_user("admin", "boss"), make_user("clinician")
     api = client_for(admin)
     assert client_for(clinician).post("/api/v1/models/training/", TRAINING, format="json").status_code == 403
-    answer = api.post("/api/v1/models/training/", TRAINING, format="json")
+    overrides = {"learning_rate": 0.005, "augmentation.copies": 2}
+    answer = api.post("/api/v1/models/training/", {**TRAINING, "settings": overrides}, format="json")
     assert answer.status_code == 202, answer.json()
     job = Job.objects.get(pk=answer.json()["id"])
     seen_details = []
@@ -36,6 +37,11 @@ def test_a_training_job_reports_its_epochs_registers_a_version_and_activation_is
     assert version.is_demo, "trained on synthetic phantoms: demo weights, whoever started it"
     assert listed_label(api, version.pk).startswith("Demo weights")
     assert version.training_run["settings"]["max_epochs"] == 2 and version.training_run["seed"] == 5
+    # Overridden hyperparameters are the ones used and recorded: two copies of each GGO training slice.
+    assert version.training_run["settings"]["learning_rate"] == 0.005
+    assert version.training_run["settings"]["augmentation"]["copies"] == 2
+    for fold in version.training_set["folds"]:
+        assert len(fold["augmented_slices"]) == 2 * len(set(fold["augmented_slices"])) > 0
     assert version.training_set["test_patients"] == ["phantom-5"]
 
     # Activation: admins only, with a reason, audited; the next version of the task replaces it.
@@ -91,6 +97,9 @@ def test_training_requests_that_cannot_run_are_refused_before_queueing(admin_cli
         ({**TRAINING, "folds": 1}, "folds"),
         ({**TRAINING, "task": "ggo"}, "active reticulation model"),
         ({**TRAINING, "epochs": "many"}, "epochs"),
+        ({**TRAINING, "settings": {"lr": 0.1}}, "unknown training setting 'lr'"),
+        ({**TRAINING, "settings": {"batch_size": 0}}, "batch_size"),
+        ({**TRAINING, "settings": {"seed": 3}}, "as epochs / seed"),
     ]:
         answer = admin_client.post("/api/v1/models/training/", body, format="json")
         assert answer.status_code in (400, 409) and words in str(answer.json()), (body, answer.json())

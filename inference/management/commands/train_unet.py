@@ -26,13 +26,23 @@ class Command(BaseCommand):
             action="store_true",
             help="ggo: train from scratch instead of from the active reticulation model",
         )
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
+            help="any other hyperparameter, e.g. --set learning_rate=0.001 --set augmentation.copies=2",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true", help="print the model version's figures as JSON")
 
     def handle(self, *args, **options):
+        overrides = {}
+        for setting in options["overrides"]:
+            name, equals, value = setting.partition("=")
+            if not equals or not name.strip():
+                raise CommandError(f"--set takes NAME=VALUE, got {setting!r}")
+            overrides[name.strip()] = value.strip()
         request = services.TrainingRequest(
             task=options["task"], source=options["source"], variant=options["variant"], folds=options["folds"],
             epochs=options["epochs"], seed=options["seed"], test_patients=options["test_patients"],
-            transfer=not options["no_transfer"],
+            transfer=not options["no_transfer"], settings=overrides,
         )  # fmt: skip
 
         def progress(fold: int, epoch: int, logs: dict) -> None:
