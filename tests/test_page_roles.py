@@ -32,3 +32,18 @@ def test_the_reading_overview_is_for_admins(db):
         answer = _page(cast.users[role], "/overview/")
         assert answer.status_code == 403 and b"for admins" in answer.content
         assert b'href="/overview/"' not in _page(cast.users[role], "/").content
+
+
+def test_workspace_pages_name_the_patient_visit_and_series_in_the_header(db):
+    cast = build_cast("both_submitted")
+    series = cast.series
+    expected = f"{series.visit.patient.pseudonym} · "
+    pages = [
+        (cast.users["reader_1"], f"/read/{cast.r1.pk}/"),
+        (cast.users["adjudicator"], f"/adjudicate/{series.pk}/"),
+        (cast.users["clinician"], f"/series/{series.pk}/"),
+    ]
+    for user, path in pages:
+        html = _page(user, path).content.decode()
+        assert 'data-testid="series-context"' in html and expected in html, path
+        assert f"series #{series.pk}" in html and f"{series.slice_count} slices" in html, path
