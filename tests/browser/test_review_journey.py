@@ -229,6 +229,16 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
     consensus_line = clinician.locator("[data-testid=chart-total_pct] polyline[data-source='consensus']")
     assert len(consensus_line.get_attribute("points").split()) == 3
     assert clinician.locator("[data-testid=chart-total_pct] [data-testid=reader-band]").count() == 1
+    # Change per visit, by consensus where there is one: recomputed here from the stored figures.
+    stored = Involvement.objects.filter(source="consensus", visit__patient=series.visit.patient)
+    consensus = {row.visit_id: row for row in stored}
+    visits = list(series.visit.patient.visits.order_by("date"))
+    for previous, visit in zip(visits, visits[1:], strict=False):
+        if visit.pk in consensus and previous.pk in consensus:
+            absolute = consensus[visit.pk].total_pct - consensus[previous.pk].total_pct
+            shown = clinician.get_by_test_id(f"change-{visit.pk}").inner_text()
+            assert shown.startswith(("+" if absolute > 0 else "−") + f"{abs(absolute):.1f} pp"), shown
+    assert clinician.get_by_test_id(f"change-{visits[0].pk}").inner_text() == "–"
     clinician.screenshot(path=str(artifacts / "patient-trend.png"), full_page=True)
     clinician.get_by_test_id(f"open-visit-{series.visit_id}").click()
     wait_viewer(clinician)

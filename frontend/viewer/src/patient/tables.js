@@ -2,6 +2,7 @@
 // into the images; all involvement figures with their lung method; and the legend of the chart lines.
 import { el } from '../lib/api.js';
 import { denseMissed, methodTag, nonLungAir } from '../lib/lungs.js';
+import { formatChange, visitChange } from './change.js';
 import { sourceStyle, svg } from './charts.js';
 import { primarySeries } from './state.js';
 
@@ -34,7 +35,16 @@ function lungCell(lung) {
     el('br'), denseMissed(lung), el('br'), nonLungAir(lung));
 }
 
-function visitRow(visit, rows, { models, names }, lung) {
+function changeCell(rows, visits, visit, source) {
+  // The change since the previous visit by the same source as the Total % beside it.
+  const change = source ? visitChange(rows, visits, visit, source) : null;
+  const title = change
+    ? `since ${change.previous.visit_date}, both ${source === 'consensus' ? 'consensus' : source}${change.methodsDiffer ? '; lung methods differ, part of the change may be the mask' : ''}`
+    : 'no earlier visit with this source';
+  return el('td', { 'data-testid': `change-${visit.id}`, title, text: `${formatChange(change)}${change?.methodsDiffer ? ' *' : ''}` });
+}
+
+function visitRow(visit, rows, visits, { models, names }, lung) {
   const of = (source) => rows.find((row) => row.visit_id === visit.id && row.source === source);
   const best = ['consensus', ...models, 'reader_1', 'reader_2'].map(of).find(Boolean);
   const series = primarySeries(visit);
@@ -46,15 +56,16 @@ function visitRow(visit, rows, { models, names }, lung) {
     el('td', { text: visit.label || '' }), el('td', { text: visit.date }),
     el('td', { text: visit.fvc_pct_pred ?? '–' }), el('td', { text: visit.dlco_pct_pred ?? '–' }),
     el('td', { text: best ? best.total_pct.toFixed(1) : '–', title: best ? `from ${sourceStyle(best.source, models, names).name}, lung method ${best.lung_method}` : '' }),
-    lungCell(lung), el('td', {}, link));
+    changeCell(rows, visits, visit, best?.source), lungCell(lung), el('td', {}, link));
 }
 
 export function visitTable(visits, rows, { models, names }, lungs) {
   const headings = ['Visit', 'Date', 'FVC %', 'DLCO %', 'Total %'].map((h) => el('th', { scope: 'col', text: h }));
+  headings.push(el('th', { scope: 'col', title: 'Total involvement minus that of the previous visit by the same source, in percentage points and relative to it' }, 'Change'));
   const lung = el('th', { scope: 'col', title: 'The lung method of the visit\'s series, the dense lung (-750 to -100 HU) it left out, and the non-lung air (stomach, bowel gas, trachea) inside it' }, 'Lung mask');
   return el('table', { 'data-testid': 'visits' },
     el('thead', {}, el('tr', {}, headings, lung, el('th', { scope: 'col' }))),
-    el('tbody', {}, visits.map((visit) => visitRow(visit, rows, { models, names }, lungs.get(visit.id)))));
+    el('tbody', {}, visits.map((visit) => visitRow(visit, rows, visits, { models, names }, lungs.get(visit.id)))));
 }
 
 export function allFigures(rows, { models, names }, patterns) {
