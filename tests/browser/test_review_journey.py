@@ -190,9 +190,9 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
         adjudicator.locator(f"[data-testid=slice-list] button[data-z='{z}']").click()
         adjudicator.wait_for_selector(f"[data-testid=viewport][data-slice='{z}']")
         if choices[z] == "edited":
-            adjudicator.keyboard.press("e")
+            adjudicator.keyboard.press("a")  # Edit (E is the eraser, as for the readers)
             adjudicator.wait_for_selector(f"canvas.overlay[data-z='{z}'][data-layers~='edit']")
-            adjudicator.keyboard.press("x")  # eraser over part of the union
+            adjudicator.keyboard.press("e")  # eraser over part of the union
             column, row = lung_point(lung[z], "left")
             stroke(adjudicator, [(column - 12, row), (column + 12, row)])
             erased[z] = (column, row)

@@ -2,7 +2,7 @@
 // one decision per slice (reader 1, reader 2, union, intersection, or an edited mask), then finalise.
 // Model predictions are layers too, and admins and adjudicators can run a model here (lib/run-model.js).
 // state.js talks to the server, layers.js fills the viewport, tools.js edits, panels.js shows.
-import { ApiError, appData, el } from '../lib/api.js';
+import { ApiError, appData, el, getJson } from '../lib/api.js';
 import { loadLabelTable } from '../lib/labels.js';
 import { modelPanel } from '../lib/run-model.js';
 import { confirmDialog, helpDialog, runPage } from '../lib/ui.js';
@@ -36,7 +36,7 @@ async function main() {
   const { app, data } = appData();
   const seriesId = Number(data.series);
   const geometry = { rows: Number(data.rows), columns: Number(data.columns), sliceCount: Number(data.slices) };
-  const [table, review] = await Promise.all([loadLabelTable(), openReview(app, seriesId)]);
+  const [table, review, spacing] = await Promise.all([loadLabelTable(), openReview(app, seriesId), getJson(`series/${seriesId}/`)]);
   if (!review) return;
   const consensus = new Consensus(seriesId, geometry);
   await consensus.refresh();
@@ -48,7 +48,7 @@ async function main() {
   const readingOf = Object.fromEntries(review.readings.map((reading) => [reading.role, reading.id]));
   addReviewLayers(viewer, { seriesId, readingOf, table });
   const models = await modelPanel(viewer, { seriesId, labels: table.patterns });
-  const page = wire({ app, aside, viewer, consensus, table, review, ranked, models });
+  const page = wire({ app, aside, viewer, consensus, table, review, ranked, spacing, models });
   viewer.on((what) => what === 'slice' && page.render());
   page.render();
   await viewer.start();
@@ -56,7 +56,7 @@ async function main() {
   viewer.element.focus();
 }
 
-function wire({ app, aside, viewer, consensus, table, review, ranked, models }) {
+function wire({ app, aside, viewer, consensus, table, review, ranked, spacing, models }) {
   // Connects the decisions, the edit mode, the panel and the keyboard; returns {render}.
   const help = helpDialog(SHORTCUTS);
   const decide = async (decision, z = viewer.z, mask = null) => {
@@ -69,9 +69,10 @@ function wire({ app, aside, viewer, consensus, table, review, ranked, models }) 
     }
   };
   const edit = new EditMode(viewer, { consensus, patterns: table.patterns,
-    onSave: (z, png) => decide('edited', z, png), onError: (message) => { panel.status.textContent = message; } });
+    onSave: (z, png) => decide('edited', z, png), onError: (message) => { panel.status.textContent = message; },
+    onActive: (editing) => panel.setEditing(editing) });
   const finalise = () => finaliseConsensus({ consensus, panel, render });
-  const panel = new AdjudicationPanel({ viewer, table, agreement: review.agreement, ranked, edit, models,
+  const panel = new AdjudicationPanel({ viewer, table, agreement: review.agreement, ranked, spacing, edit, models,
     on: { decide: (decision) => decide(decision), finalise, help: () => help.showModal() } });
   aside.append(...panel.elements);
   let consensusShown = false;

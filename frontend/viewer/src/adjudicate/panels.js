@@ -5,7 +5,10 @@ import { legendEntries } from '../lib/labels.js';
 import { button } from '../lib/ui.js';
 import { windowControls } from '../lib/windowing.js';
 import { OVERLAYS } from './layers.js';
-import { DECISIONS } from './tools.js';
+import { DECISIONS, EDIT_KEY } from './tools.js';
+
+const EXPLAINED = 'Dice = 2|A∩B| / (|A| + |B|) of the two readers\' masks (A, B) per pattern: 1 = identical, 0 = no overlap. '
+  + 'Cohen\'s kappa (inside the lung) = agreement beyond chance, pixel by pixel: 1 = perfect, 0 = no better than chance, below 0 = worse.';
 
 function overlaySwitch(viewer, name, label, key) {
   const input = el('input', { type: 'checkbox', id: `show-${name}`, 'data-testid': `show-${name}`, checked: viewer.layer(name).visible });
@@ -17,6 +20,33 @@ function fmt(value) {
   return typeof value === 'number' ? value.toFixed(2) : '–';
 }
 
+export function areaCm2(pixels, spacing) {
+  // Pixels of one slice as cm²; spacing: the series' pixel_spacing_row/column in mm (GET series/{id}/).
+  return `${((pixels * spacing.pixel_spacing_row * spacing.pixel_spacing_column) / 100).toFixed(2)} cm²`;
+}
+
+function volumeMl(pixels, spacing) {
+  return `${((pixels * spacing.pixel_spacing_row * spacing.pixel_spacing_column * spacing.slice_spacing) / 1000).toFixed(1)} mL`;
+}
+
+function agreementFigures(table, agreement, ranked, spacing) {
+  // Dice per pattern and combined, kappa, and the differing volume; a click (or hover) explains them.
+  const figures = agreement.series || {};
+  const dice = table.patterns.map((label) => `${label.name.toLowerCase()} ${fmt(figures[`dice_${label.key}`])}`).join(', ');
+  const differing = ranked.reduce((sum, row) => sum + row.differing_pixels, 0);
+  return el('details', { class: 'agreement', 'data-testid': 'agreement-figures', title: EXPLAINED },
+    el('summary', {}, `Dice ${dice}, combined ${fmt(figures.dice_combined)}; kappa ${fmt(figures.kappa_lung)}; `
+      + `readers differ on ${volumeMl(differing, spacing)}`),
+    el('p', { class: 'note', text: EXPLAINED }));
+}
+
+function legend(kind, labels) {
+  // One entry per label of the table, in its order; data-value says which label an entry is.
+  const entries = legendEntries(labels);
+  labels.forEach((label, index) => entries[index].setAttribute('data-value', String(label.value)));
+  return el('div', { class: `legend legend-${kind}`, 'data-legend': kind }, ...entries);
+}
+
 function statusText(consensus) {
   if (consensus.finalised) return 'Consensus finalised.';
   const undecided = consensus.undecided;
@@ -25,24 +55,25 @@ function statusText(consensus) {
 }
 
 export class AdjudicationPanel {
-  constructor({ viewer, table, agreement, ranked, edit, models, on }) {
-    // models: the model overlays and Run model action (lib/run-model.js), or null.
-    Object.assign(this, { viewer, ranked });
+  constructor({ viewer, table, agreement, ranked, spacing, edit, models, on }) {
+    // models: the model overlays and Run model action (lib/run-model.js), or null; spacing: the series'
+    // pixel and slice spacing (GET series/{id}/) for areas in cm² and volumes in mL.
+    Object.assign(this, { viewer, ranked, spacing });
     this.switches = OVERLAYS.map(([name, label, key]) => overlaySwitch(viewer, name, label, key));
-    this.legend = el('div', { class: 'legend' }, ...legendEntries(table.patterns), ...legendEntries(table.disagreement));
+    this.legend = el('div', { class: 'legends' }, legend('patterns', table.patterns), legend('disagreement', table.disagreement));
     this.decisionButtons = DECISIONS.map(([decision, label, key]) => button(label, { key, testid: `decide-${decision}`, onclick: () => on.decide(decision) }));
-    this.editButton = button('Edit…', { key: 'E', testid: 'decide-edited', onclick: () => edit.start() });
+    this.editButton = button('Edit…', { key: EDIT_KEY, testid: 'decide-edited', onclick: () => edit.start() });
     this.sliceList = el('ul', { class: 'slice-list', 'aria-label': 'Slices by disagreement', 'data-testid': 'slice-list' });
     this.status = el('p', { role: 'status', class: 'save-status', 'data-testid': 'adjudication-status' });
     this.finaliseButton = el('button', { type: 'button', class: 'primary', 'data-testid': 'finalise', onclick: on.finalise }, 'Finalise consensus…');
     this.progress = el('progress', { max: '1', value: '0', hidden: true, 'data-testid': 'finalise-progress' });
-    const figures = agreement.series || {};
+    this.decisions = el('fieldset', {}, el('legend', { text: 'Decision for this slice' }), this.decisionButtons, this.editButton);
     this.elements = [
-      el('p', {}, `Dice ${table.patterns.map((label) => `${label.name.toLowerCase()} ${fmt(figures[`dice_${label.key}`])}`).join(', ')}, combined ${fmt(figures.dice_combined)}`),
+      agreementFigures(table, agreement, ranked, spacing),
       el('fieldset', {}, el('legend', { text: 'Overlays' }), this.switches, this.legend),
-      el('fieldset', {}, el('legend', { text: 'Decision for this slice' }), this.decisionButtons, this.editButton),
+      this.decisions,
+      edit.bar, // in place of the decisions while editing
       windowControls(viewer),
-      edit.bar,
       el('h2', { text: 'Slices by disagreement', style: 'font-size: .95rem; margin: 0' }),
       this.sliceList,
       this.status,
@@ -58,6 +89,22 @@ export class AdjudicationPanel {
     this.viewer.setLayerVisible(OVERLAYS[index][0], input.checked);
   }
 
+  setEditing(editing) {
+    // While a slice is edited its mask is the overlay to look at: the disagreement map (whose colours
+    // would mix with it) is off and its switch disabled, the decisions give way to the edit bar; both
+    // come back as they were.
+    const input = this.switches[OVERLAYS.findIndex(([name]) => name === 'disagreement')].querySelector('input');
+    if (editing && !input.disabled) {
+      this.disagreementWasShown = input.checked;
+      input.checked = false;
+    } else if (!editing && input.disabled) {
+      input.checked = this.disagreementWasShown;
+    }
+    input.disabled = editing;
+    this.viewer.setLayerVisible('disagreement', input.checked);
+    this.decisions.hidden = editing;
+  }
+
   addConsensusSwitch() {
     this.legend.before(overlaySwitch(this.viewer, 'consensus', 'Consensus'));
   }
@@ -68,7 +115,7 @@ export class AdjudicationPanel {
     return el('li', {}, el('button', {
       type: 'button', 'aria-current': String(row.z_index === this.viewer.z), 'data-z': String(row.z_index),
       onclick: () => this.viewer.goTo(row.z_index),
-    }, el('span', { text: `Slice ${row.z_index + 1} · ${row.differing_pixels} px` }), el('span', { class: decision ? 'decided' : '', text: note })));
+    }, el('span', { text: `Slice ${row.z_index + 1} · ${areaCm2(row.differing_pixels, this.spacing)}` }), el('span', { class: decision ? 'decided' : '', text: note })));
   }
 
   render(consensus) {

@@ -41,6 +41,16 @@ function demoBadge(label) {
     el('span', { 'aria-hidden': 'true', text: '⚠ ' }), label);
 }
 
+export function addRemoteLayer(viewer, overlay, { visible = false } = {}) {
+  // The overlay ({name, url(z), labels, alpha}) as a layer of the viewer, fetched per slice as drawn;
+  // returns its RemoteLabels (clear() it when the server's maps change).
+  const source = new RemoteLabels(overlay.url, { rows: viewer.rows, columns: viewer.columns,
+    onLoaded: (z) => z === viewer.z && viewer.drawOverlay() });
+  viewer.addLayer({ name: overlay.name, visible, labelsFor: (z) => source.labelsFor(z), labels: overlay.labels,
+    alpha: overlay.alpha ?? 0.45 });
+  return source;
+}
+
 export class OverlaySwitches {
   // overlays: {name, title, url(z), labels, alpha}; `numbered`: each checkbox shows its number key
   // (1..9), which the page binds to toggle(index).
@@ -59,11 +69,8 @@ export class OverlaySwitches {
     const index = this.entries.length;
     const input = el('input', { type: 'checkbox', id: `show-${overlay.name}`, checked: visible, 'data-testid': `show-${overlay.name}` });
     input.addEventListener('change', () => viewer.setLayerVisible(overlay.name, input.checked));
-    const source = new RemoteLabels(overlay.url, { rows: viewer.rows, columns: viewer.columns,
-      onLoaded: (z) => z === viewer.z && viewer.drawOverlay() });
+    const source = addRemoteLayer(viewer, overlay, { visible });
     this.entries.push({ overlay, source, input });
-    viewer.addLayer({ name: overlay.name, visible, labelsFor: (z) => source.labelsFor(z), labels: overlay.labels,
-      alpha: overlay.alpha ?? 0.45 });
     this.element.append(el('label', { class: 'check', for: input.id }, input, overlay.title,
       this.numbered && index < 9 ? el('kbd', { text: String(index + 1) }) : null));
   }

@@ -1,6 +1,7 @@
 // Patient charts (SVG): involvement per visit and source with the inter-reader band, and lung function,
-// on one shared time axis.
+// on one shared time axis. Each point is a link to its visit's series with the source's overlay.
 import { el } from '../lib/api.js';
+import { pointOverlay, seriesHref } from './state.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const MODEL_COLOURS = ['#009E73', '#CC79A7', '#D55E00', '#0072B2'];
@@ -24,8 +25,27 @@ export function svg(tag, attributes = {}, ...children) {
   return node;
 }
 
-function axes(visits, top, { ticks, format, label }) {
-  // The plot with its value grid and visit dates; returns {plot, x(date), y(value)}.
+export function niceTicks(highest, count = 5) {
+  // Ticks from 0 to at least `highest`, about `count` steps of 1, 2, 2.5 or 5 x 10^k.
+  const raw = Math.max(highest, Number.EPSILON) / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((candidate) => candidate >= raw * (1 - 1e-9));
+  const steps = Math.ceil(highest / step - 1e-9);
+  const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (Math.abs(step / power - 2.5) < 1e-9 ? 1 : 0));
+  return { top: steps * step, ticks: Array.from({ length: steps + 1 }, (_, i) => Number((i * step).toFixed(digits))), digits };
+}
+
+function pointLink(plot, { href, label, testid, cx, cy, colour }) {
+  // A point as a link (keyboard: Tab, Enter), with a larger invisible target around the dot.
+  const dot = [svg('circle', { cx, cy, r: 9, fill: 'transparent' }), svg('circle', { cx, cy, r: 3, fill: colour, class: 'dot' }), svg('title', {}, label)];
+  plot.append(href ? svg('a', { href, 'aria-label': `${label}: open the images`, 'data-testid': testid, class: 'point' }, ...dot) : svg('g', {}, ...dot));
+}
+
+function axes(visits, highest, { format, label }) {
+  // The plot with its value grid (nice ticks from 0 to at least `highest`) and visit dates;
+  // returns {plot, x(date), y(value)}.
+  const { top, ticks, digits } = niceTicks(highest);
+  format ??= (value) => value.toFixed(digits);
   const times = visits.map((visit) => new Date(visit.date).getTime());
   const [t0, t1] = [Math.min(...times), Math.max(...times)];
   const x = (date) => MARGIN.left + (t1 === t0 ? 0.5 : (new Date(date).getTime() - t0) / (t1 - t0)) * (WIDTH - MARGIN.left - MARGIN.right);
@@ -33,7 +53,7 @@ function axes(visits, top, { ticks, format, label }) {
   const plot = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label.text, 'data-testid': label.testid });
   for (const value of ticks) {
     plot.append(svg('line', { x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y(value), y2: y(value), stroke: '#e1e4e8' }),
-      svg('text', { x: MARGIN.left - 4, y: y(value) + 4, 'text-anchor': 'end', 'font-size': 10 }, format(value)));
+      svg('text', { x: MARGIN.left - 4, y: y(value) + 4, 'text-anchor': 'end', 'font-size': 10, 'data-tick': '' }, format(value)));
   }
   for (const visit of visits) {
     plot.append(svg('text', { x: x(visit.date), y: HEIGHT - MARGIN.bottom + 14, 'text-anchor': 'middle', 'font-size': 10 }, visit.date));
@@ -54,11 +74,11 @@ function readerBand({ plot, x, y }, banded, metric) {
   plot.append(svg('polygon', { points: [...upper, ...lower].join(' '), ...style }));
 }
 
-function sourceLine({ plot, x, y }, points, { source, style, metric }) {
+function sourceLine({ plot, x, y }, points, { source, style, metric, rows, models }) {
   plot.append(svg('polyline', { points: points.map(([visit, row]) => `${x(visit.date)},${y(row[metric])}`).join(' '), fill: 'none', stroke: style.colour, 'stroke-width': style.width, 'stroke-dasharray': style.dash, 'data-source': source }));
   for (const [visit, row] of points) {
-    plot.append(svg('circle', { cx: x(visit.date), cy: y(row[metric]), r: 3, fill: style.colour },
-      svg('title', {}, `${style.name}, ${visit.date}: ${row[metric].toFixed(2)} %`)));
+    pointLink(plot, { href: seriesHref(visit, pointOverlay(source, visit, rows, models)), label: `${style.name}, ${visit.date}: ${row[metric].toFixed(2)} %`,
+      testid: `point-${source}-${visit.id}`, cx: x(visit.date), cy: y(row[metric]), colour: style.colour });
   }
 }
 
@@ -81,8 +101,7 @@ function methodMarker({ plot, x }, change) {
 
 export function involvementChart({ title, metric, visits, rows, sources, models, names, changes = [] }) {
   const values = rows.map((row) => row[metric]).filter((value) => typeof value === 'number');
-  const top = Math.max(5, ...values) * 1.15;
-  const chart = axes(visits, top, { ticks: [0, 1, 2, 3, 4].map((i) => (top / 4) * i), format: (value) => value.toFixed(value < 10 ? 1 : 0), label: { text: `${title} (% of lung) per visit and source`, testid: `chart-${metric}` } });
+  const chart = axes(visits, Math.max(5, ...values) * 1.05, { label: { text: `${title} (% of lung) per visit and source`, testid: `chart-${metric}` } });
   for (const visit of visits) {
     chart.plot.append(svg('text', { x: chart.x(visit.date), y: HEIGHT - MARGIN.bottom + 26, 'text-anchor': 'middle', 'font-size': 10, fill: '#57606a' }, visit.label || ''));
   }
@@ -91,20 +110,24 @@ export function involvementChart({ title, metric, visits, rows, sources, models,
   if (banded.length) readerBand(chart, banded, metric);
   for (const source of sources) {
     const points = visits.map((visit) => [visit, at(source, visit)]).filter(([, row]) => row);
-    if (points.length) sourceLine(chart, points, { source, style: sourceStyle(source, models, names), metric });
+    if (points.length) sourceLine(chart, points, { source, style: sourceStyle(source, models, names), metric, rows, models });
   }
   for (const change of changes) methodMarker(chart, change);
   return el('figure', { class: 'chart' }, el('h3', { text: `${title} (% of lung)` }), chart.plot);
 }
 
-export function lungFunctionChart(visits) {
+export function lungFunctionChart(visits, { rows, models }) {
   // FVC and DLCO (% predicted) on the same time axis as the involvement charts.
-  const { plot, x, y } = axes(visits, 120, { ticks: [0, 30, 60, 90, 120], format: String, label: { text: 'FVC and DLCO, % predicted, per visit', testid: 'chart-pft' } });
+  const measured = visits.flatMap((visit) => [visit.fvc_pct_pred, visit.dlco_pct_pred]).filter((value) => typeof value === 'number');
+  const { plot, x, y } = axes(visits, Math.max(100, ...measured), { label: { text: 'FVC and DLCO, % predicted, per visit', testid: 'chart-pft' } });
   for (const [field, colour, dash, name] of [['fvc_pct_pred', '#0072B2', '', 'FVC'], ['dlco_pct_pred', '#D55E00', '6 3', 'DLCO']]) {
     const points = visits.filter((visit) => typeof visit[field] === 'number');
     if (!points.length) continue;
     plot.append(svg('polyline', { points: points.map((visit) => `${x(visit.date)},${y(visit[field])}`).join(' '), fill: 'none', stroke: colour, 'stroke-width': 2, 'stroke-dasharray': dash }));
-    for (const visit of points) plot.append(svg('circle', { cx: x(visit.date), cy: y(visit[field]), r: 3, fill: colour }, svg('title', {}, `${name}, ${visit.date}: ${visit[field]} %`)));
+    for (const visit of points) {
+      pointLink(plot, { href: seriesHref(visit, pointOverlay(null, visit, rows, models)), label: `${name}, ${visit.date}: ${visit[field]} %`,
+        testid: `point-${field}-${visit.id}`, cx: x(visit.date), cy: y(visit[field]), colour });
+    }
     const last = points[points.length - 1];
     plot.append(svg('text', { x: x(last.date) + 5, y: y(last[field]) + 4, 'font-size': 10, fill: colour }, name));
   }

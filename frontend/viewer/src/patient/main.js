@@ -2,6 +2,7 @@
 // changes of lung method marked, PFTs, and each visit's lung QC.
 import { appData, el } from '../lib/api.js';
 import { runPage } from '../lib/ui.js';
+import './patient.css';
 import { involvementChart, lungFunctionChart } from './charts.js';
 import { loadPatient, methodChanges } from './state.js';
 import { allFigures, sourceLegend, visitTable } from './tables.js';
@@ -16,7 +17,7 @@ async function main() {
   const { visits, rows, patterns, sources, models, names, lungs } = await loadPatient(Number(data.patient));
   const changes = methodChanges(visits, rows);
   const charts = el('div', { class: 'charts' },
-    metrics(patterns).map(([metric, title]) => involvementChart({ title, metric, visits, rows, sources, models, names, changes })), lungFunctionChart(visits));
+    metrics(patterns).map(([metric, title]) => involvementChart({ title, metric, visits, rows, sources, models, names, changes })), lungFunctionChart(visits, { rows, models }));
   document.getElementById('patient-status').textContent = rows.length
     ? `${visits.length} visits, involvement from ${sources.length} source(s).`
     : `${visits.length} visits; no involvement figures yet (they appear once a consensus is finalised or a model has run).`;

@@ -14,6 +14,21 @@ export function primarySeries(visit) {
   return [...visit.series].sort((a, b) => b.slice_count - a.slice_count || a.id - b.id)[0] || null;
 }
 
+export function pointOverlay(source, visit, rows, models) {
+  // The overlay that shows a source's figures of a visit in the series viewer: the consensus or the
+  // model itself; for a reader (not an overlay there) or no source, the visit's consensus, else a model.
+  if (source === 'consensus' || source?.startsWith('model:')) return source;
+  const has = (candidate) => rows.some((row) => row.visit_id === visit.id && row.source === candidate);
+  return ['consensus', ...models].find(has) || '';
+}
+
+export function seriesHref(visit, overlay) {
+  // The series viewer on the visit's primary series with that overlay on; null without a series.
+  const series = primarySeries(visit);
+  if (!series) return null;
+  return `/series/${series.id}/${overlay ? `?overlay=${encodeURIComponent(overlay)}` : ''}`;
+}
+
 async function lungSummaries(visits) {
   // visit id -> the lung summary of its series (null without a series, or when it cannot be read).
   const entries = await Promise.all(visits.map(async (visit) => {

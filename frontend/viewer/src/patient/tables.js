@@ -4,7 +4,7 @@ import { el } from '../lib/api.js';
 import { denseMissed, methodTag, nonLungAir } from '../lib/lungs.js';
 import { formatChange, visitChange } from './change.js';
 import { sourceStyle, svg } from './charts.js';
-import { primarySeries } from './state.js';
+import { pointOverlay, seriesHref } from './state.js';
 
 function methodChangeLegend(changes) {
   if (!changes.length) return null;
@@ -47,11 +47,8 @@ function changeCell(rows, visits, visit, source) {
 function visitRow(visit, rows, visits, { models, names }, lung) {
   const of = (source) => rows.find((row) => row.visit_id === visit.id && row.source === source);
   const best = ['consensus', ...models, 'reader_1', 'reader_2'].map(of).find(Boolean);
-  const series = primarySeries(visit);
-  const overlay = of('consensus') ? 'consensus' : (models.find((model) => of(model)) || '');
-  const link = series
-    ? el('a', { href: `/series/${series.id}/${overlay ? `?overlay=${encodeURIComponent(overlay)}` : ''}`, 'data-testid': `open-visit-${visit.id}`, 'aria-label': `Open the images of ${visit.date}` }, 'Images')
-    : '–';
+  const href = seriesHref(visit, pointOverlay(null, visit, rows, models));
+  const link = href ? el('a', { href, 'data-testid': `open-visit-${visit.id}`, 'aria-label': `Open the images of ${visit.date}` }, 'Images') : '–';
   return el('tr', { 'data-visit': String(visit.id) },
     el('td', { text: visit.label || '' }), el('td', { text: visit.date }),
     el('td', { text: visit.fvc_pct_pred ?? '–' }), el('td', { text: visit.dlco_pct_pred ?? '–' }),

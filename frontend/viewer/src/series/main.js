@@ -1,12 +1,15 @@
-// Series viewer (read-only): the slices with consensus, model and lung-mask overlays to toggle, the Lungs
-// panel, and for admins and adjudicators the Run model action, whose result is added as an overlay.
-import { appData, el } from '../lib/api.js';
+// Series viewer (read-only): the slices with consensus, model and lung-mask overlays to toggle, the
+// visit's involvement, the Lungs panel, a side-by-side comparison with the previous visit, and for admins
+// and adjudicators the Run model action, whose result is added as an overlay.
+import { appData, el, getJson } from '../lib/api.js';
 import { legendEntries, loadLabelTable } from '../lib/labels.js';
 import { OverlaySwitches, modelOverlay, runModelPanel } from '../lib/run-model.js';
 import { bindPageKeys } from '../lib/shortcuts.js';
 import { helpDialog, runPage } from '../lib/ui.js';
 import { SliceViewer } from '../lib/viewport.js';
 import { windowControls } from '../lib/windowing.js';
+import { compareSwitch } from './compare.js';
+import { involvementPanel } from './involvement.js';
 import { availableOverlays } from './overlays.js';
 import { lungPanel } from './panels.js';
 
@@ -22,11 +25,13 @@ async function main() {
   const { app, data } = appData();
   const seriesId = Number(data.series);
   const geometry = { rows: Number(data.rows), columns: Number(data.columns), sliceCount: Number(data.slices) };
-  const table = await loadLabelTable();
-  const stage = el('div', { class: 'stage' });
+  const [table, series] = await Promise.all([loadLabelTable(), getJson(`series/${seriesId}/`)]);
+  const here = el('div', { class: 'stage stage-main' });
+  const previous = el('div', { class: 'stage', hidden: true, 'data-testid': 'compare' });
+  const stage = el('div', { class: 'compare-stage' }, here, previous);
   const panel = el('aside', { class: 'panel', 'aria-label': 'Overlays' });
   app.append(el('div', { class: 'workspace-grid' }, stage, panel));
-  const viewer = new SliceViewer(stage, { seriesId, ...geometry, startSlice: Math.floor(geometry.sliceCount / 2) });
+  const viewer = new SliceViewer(here, { seriesId, ...geometry, startSlice: Math.floor(geometry.sliceCount / 2) });
   const { overlays, models } = await availableOverlays({ seriesId, table });
   const wanted = data.overlay || (overlays[0].name === 'consensus' ? 'consensus' : '');
   const switches = new OverlaySwitches(viewer, { numbered: true });
@@ -36,8 +41,10 @@ async function main() {
     onDone: (prediction) => switches.show(modelOverlay(seriesId, prediction, table.patterns)) });
   const help = helpDialog(SHORTCUTS);
   const lungs = lungPanel({ seriesId, lungLabels: table.lung, viewer, onRecomputed: () => switches.reload('lung') });
-  panel.append(...[el('fieldset', {}, el('legend', { text: 'Overlays' }), switches.element), run, windowControls(viewer),
-    el('p', { class: 'legend' }, ...legendEntries(table.patterns)), lungs,
+  const compare = await compareSwitch({ viewer, stage, pane: previous, patientId: Number(data.patient), visitId: series.visit_id, table })
+    .catch(() => null); // the comparison is an extra: the page works without it
+  panel.append(...[el('fieldset', {}, el('legend', { text: 'Overlays' }), switches.element), compare, run, windowControls(viewer),
+    el('p', { class: 'legend' }, ...legendEntries(table.patterns)), involvementPanel({ visitId: series.visit_id, patterns: table.patterns }), lungs,
     el('button', { type: 'button', onclick: () => help.showModal() }, 'Shortcuts ', el('kbd', { text: '?' }))].filter(Boolean));
   bindPageKeys(viewer, {
     plain: (event) => {
