@@ -161,7 +161,9 @@ def test_model_version_is_loaded_once_per_process(tf_modules, table2_model, tmp_
     runtime, unet = tf_modules
     weights = tmp_path / "reticulation.weights.h5"
     table2_model.save_weights(weights)
-    version = SimpleNamespace(pk=987, variant="table2", weights_file=SimpleNamespace(path=str(weights)))
+    version = SimpleNamespace(
+        pk=987, variant="table2", weights_file=SimpleNamespace(path=str(weights)), training_run={}
+    )
     builds = []
     build_unet = unet.build_unet
     monkeypatch.setattr(unet, "build_unet", lambda variant: builds.append(variant) or build_unet(variant))
@@ -181,3 +183,25 @@ def test_model_version_is_loaded_once_per_process(tf_modules, table2_model, tmp_
     assert results[0] is results[1] is runtime.inferer(version)
     assert runtime.keras_model(version) is results[0].keras_model
     assert np.array_equal(first, second)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_a_version_trained_on_lung_masked_inputs_gets_its_inputs_masked_the_same_way(tf_modules, monkeypatch, tmp_path):
+    runtime, unet = tf_modules
+    weights = tmp_path / "masked.weights.h5"
+    unet.build_unet("table2").save_weights(weights)
+    monkeypatch.setattr(runtime, "_inferers", {})
+    masked = SimpleNamespace(pk=988, variant="table2", weights_file=SimpleNamespace(path=str(weights)),
+                             training_run={"lung_masked": True})  # fmt: skip
+    plain = SimpleNamespace(pk=989, variant="table2", weights_file=masked.weights_file, training_run={})
+    hu = _hu_slices(2)
+    lung = np.zeros(hu.shape, bool)
+    lung[:, 10:50, 8:40] = True
+    with pytest.raises(ValueError, match="lung-masked"):
+        runtime.predict_probability(masked, hu)
+    model = runtime.keras_model(masked)
+    by_hand = model.predict(preprocess(hu, lung=lung), verbose=0)[..., 1]
+    np.testing.assert_allclose(runtime.predict_probability(masked, hu, lung=lung), by_hand, atol=2e-5)
+    unmasked = model.predict(preprocess(hu), verbose=0)[..., 1]
+    np.testing.assert_allclose(runtime.predict_probability(plain, hu, lung=lung), unmasked, atol=2e-5)
+    assert not np.allclose(by_hand, unmasked, atol=1e-3), "masking changes what the model sees"
