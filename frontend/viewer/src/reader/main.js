@@ -1,16 +1,20 @@
 // Reader workspace: one reading's masks on the series, painted and autosaved slice by slice.
-// state.js holds the masks, tools.js the editor and keyboard, panels.js what the panel shows.
-import { appData, el, request } from '../lib/api.js';
+// state.js holds the masks, review.js the slices done, tools.js the editor and keyboard, panels.js what
+// the panel shows, submit.js the submit dialogs. No stroke is lost silently: strokes on a slice whose
+// mask is still loading wait for it, saves go out as the slice changes and as the page goes, and a
+// save refused because the sign-in lapsed waits for the next sign-in (lib/save-queue.js).
+import { appData, el, getJson } from '../lib/api.js';
 import { loadLabelTable } from '../lib/labels.js';
 import { canRunModel, modelPanel } from '../lib/run-model.js';
-import { confirmDialog, helpDialog, runPage } from '../lib/ui.js';
+import { Session, guardPageLeave } from '../lib/save-queue.js';
+import { helpDialog, runPage } from '../lib/ui.js';
 import { SliceViewer } from '../lib/viewport.js';
-import { overlaySwitch, saveStatus, toolPanel } from './panels.js';
+import { overlaySwitch, progressPanel, saveStatus, toolPanel } from './panels.js';
+import './reader.css';
+import { SliceReview } from './review.js';
 import { ReadingMasks } from './state.js';
+import { submitReading } from './submit.js';
 import { bindReaderKeys, createEditor, readerShortcuts } from './tools.js';
-
-const SUBMIT_WARNING = 'After submitting you cannot change your masks (an admin can reopen the reading). '
-  + 'The other reader\'s masks stay hidden until both have submitted.';
 
 async function main() {
   const { app, data } = appData();
@@ -22,59 +26,67 @@ async function main() {
   app.append(el('div', { class: 'workspace-grid' }, stage, panel));
 
   const viewer = new SliceViewer(stage, { seriesId: Number(data.series), ...geometry });
+  const session = new Session({ probe: () => getJson(`readings/${page.readingId}/progress/`) });
+  let editor = null;
+  const showStatus = () => status.show(summary(), page.submitted);
+  const review = new SliceReview({ readingId: page.readingId, session, onChange: () => refresh() });
   const masks = new ReadingMasks({
-    readingId: page.readingId, rows: geometry.rows, columns: geometry.columns,
-    onChange: (z, summary) => {
+    readingId: page.readingId, rows: geometry.rows, columns: geometry.columns, session,
+    onChange: (z) => {
       if (z === viewer.z) viewer.drawOverlay();
-      status.show(summary, page.submitted);
+      showStatus();
+    },
+    onLoaded: (z) => editor?.arrived(z),
+    onSaved: (z) => {
+      if (!review.isAnnotated(z)) review.refresh();
     },
   });
-  const status = saveStatus(masks);
+  const summary = () => ({ ...masks.summary(), queued: editor ? editor.queuedSlices() : [], marks: review.pending.size,
+    markError: review.markError });
+  const unsaved = () => {
+    const now = summary();
+    return Boolean(now.dirty || now.saving || now.queued.length || now.marks);
+  };
+  const status = saveStatus(masks, { retry: () => {
+    session.check();
+    masks.retryFailed();
+    review.resend();
+  } });
+  editor = createEditor(viewer, masks, { patterns, submitted: page.submitted });
   viewer.addLayer({ name: 'mask', labels: patterns, labelsFor: (z) => masks.labelsFor(z) });
-  const editor = createEditor(viewer, masks, { patterns, submitted: page.submitted });
+  viewer.addLayer({ name: 'queued', labels: patterns, labelsFor: (z) => editor.queuedLabels(z) });
   const overlay = overlaySwitch(viewer);
   const help = helpDialog(readerShortcuts(patterns));
-  const submit = () => submitReading({ app, page, masks, editor, status, refresh: () => tools.refresh(page.submitted) });
+  const progress = progressPanel(viewer, review);
+  let tools = null;
+  const refresh = () => {
+    editor.enabled = !page.submitted;
+    tools?.refresh(page.submitted);
+    showStatus();
+  };
+  const submit = () => submitReading({ app, page, masks, unsaved, review, viewer, status, refresh });
   // Blinded reading: only admins and adjudicators see models here (readers only through AI pre-annotation).
   const models = canRunModel() ? await modelPanel(viewer, { seriesId: Number(data.series), labels: patterns }) : null;
-  const tools = toolPanel({ viewer, editor, patterns, overlay, models, onSubmit: submit, help, status });
+  tools = toolPanel({ viewer, editor, patterns, overlay, models, onSubmit: submit, help, status, progress });
   panel.append(...tools.elements);
-  editor.on(() => tools.refresh(page.submitted));
-  tools.refresh(page.submitted);
-  status.show(masks.summary(), page.submitted);
+  editor.on(refresh);
+  refresh();
+  review.refresh();
 
   bindReaderKeys({ viewer, editor, patterns, toggleOverlay: overlay.toggle, showHelp: () => help.showModal(), submit,
-    isSubmitted: () => page.submitted });
-  window.addEventListener('beforeunload', (event) => {
-    const summary = masks.summary();
-    if (summary.dirty || summary.saving) event.preventDefault();
-  });
+    toggleReviewed: () => review.toggle(viewer.z), isSubmitted: () => page.submitted });
+  guardPageLeave({ unsaved, saveNow: () => {
+    masks.saveAll();
+    review.resend();
+  } });
   viewer.on((what, z) => {
-    if (what === 'slice') masks.load(z).then(() => viewer.drawOverlay());
+    if (what !== 'slice') return;
+    masks.saveAll(); // what was painted on the slice left goes now, not after the pause
+    masks.load(z).then(() => viewer.drawOverlay());
+    refresh();
   });
   await viewer.start();
   viewer.element.focus();
-}
-
-async function submitReading({ app, page, masks, editor, status, refresh }) {
-  if (page.submitted) return;
-  const summary = await masks.flush();
-  if (summary.conflicts.length || summary.errors.length || summary.dirty) {
-    status.status.textContent = 'Resolve the unsaved slices before submitting.';
-    return;
-  }
-  const ok = await confirmDialog({ title: 'Submit this reading?', message: SUBMIT_WARNING, confirm: 'Submit' });
-  if (!ok) return;
-  try {
-    await request(`readings/${page.readingId}/submit/`, { method: 'POST' });
-    page.submitted = true;
-    editor.enabled = false;
-    app.dataset.state = 'submitted';
-    refresh();
-    status.show(masks.summary(), true);
-  } catch (error) {
-    status.status.textContent = `Submit failed: ${error.message}`;
-  }
 }
 
 runPage(main);

@@ -16,6 +16,7 @@ export function readerShortcuts(patterns) {
     ['C', 'Type a custom window (width, level; Enter applies)'],
     ['Shift+drag', 'Custom window; right drag zooms, middle drag pans, R resets the view'],
     ['O', 'Show / hide the mask overlay'],
+    ['V', 'Mark / unmark this slice reviewed (looked at, nothing to paint): it counts as done'],
     ['Ctrl+Enter', 'Submit the reading'],
     ['?', 'This help'],
   ];
@@ -27,16 +28,18 @@ export function createEditor(viewer, masks, { patterns, submitted }) {
     onEdited: (z) => masks.edited(z),
     label: patterns[0].value,
     enabled: !submitted,
+    queueWhileLoading: true, // a stroke while the slice's mask loads is painted in once it is here
   });
 }
 
-export function bindReaderKeys({ viewer, editor, patterns, toggleOverlay, showHelp, submit, isSubmitted }) {
+export function bindReaderKeys({ viewer, editor, patterns, toggleOverlay, showHelp, submit, toggleReviewed, isSubmitted }) {
   const painting = {
     b: () => editor.set({ tool: 'brush' }),
     t: () => editor.set({ tool: 'threshold' }),
     e: () => editor.set({ tool: 'eraser' }),
     '[': () => editor.set({ radius: editor.radius - 1 }),
     ']': () => editor.set({ radius: editor.radius + 1 }),
+    v: toggleReviewed,
   };
   for (const label of patterns) painting[String(label.value)] = () => editor.set({ label: label.value });
   const viewing = { o: toggleOverlay, '?': showHelp };
