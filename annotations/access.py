@@ -51,6 +51,7 @@ def reading_for_view(reading_id: int, user) -> Reading:
     reading = Reading.objects.select_related("review__series", "user").filter(pk=reading_id).first()
     if reading is None:
         raise NotFound(f"no reading with id {reading_id}")
+    blinded_to_priors_check(reading.review, user)  # the reader's own earlier readings of the patient too
     if reading.user_id == user.pk or is_admin(user):
         return reading
     review = reading.review
@@ -95,8 +96,18 @@ def review_for_adjudication(review: Review | None, user, series_id: int) -> Revi
 
 
 def hidden_involvement_sources(review: Review | None, user) -> set[str]:
-    """Involvement sources of the review's visit that this user may not see (yet)."""
-    if review is None or readings_unblinded_for(review, user):
+    """Involvement sources of the review's visit that this user may not see (yet): every source, models
+    included, while the user's own reader reading of it is open (a reader meets the model only through AI
+    pre-annotation); the readers' and consensus figures until both readers have submitted."""
+    if review is None:
+        return set()
+    reading_open = any(
+        reading.user_id == user.pk and reading.role in READER_ROLES and reading.state != Reading.State.SUBMITTED
+        for reading in review.readings.all()
+    )
+    if reading_open:
+        return {EVERY_SOURCE}
+    if readings_unblinded_for(review, user):
         return set()
     return {"reader_1", "reader_2", "consensus"}
 
@@ -126,12 +137,17 @@ def patients_blinded_for(user) -> set[int]:
     return set(open_readings.values_list("review__series__visit__patient_id", flat=True))
 
 
+def blinded_to_priors(review: Review, user) -> bool:
+    """Is this review another series of a patient the reader is reading blind to priors? (The reader's own
+    review, still being read, keeps its own rules.)"""
+    if is_admin(user) or (role_in(review, user) in READER_ROLES and not both_submitted(review)):
+        return False
+    return review.series.visit.patient_id in patients_blinded_for(user)
+
+
 def blinded_to_priors_check(review: Review, user) -> None:
-    """Refuse the results of another series of a patient this reader is reading blind to priors (the
-    reader's own review keeps its own rules)."""
-    if role_in(review, user) in READER_ROLES and not both_submitted(review):
-        return
-    if review.series.visit.patient_id in patients_blinded_for(user):
+    """Refuse the readings and results of another series of a patient the reader is reading blind to priors."""
+    if blinded_to_priors(review, user):
         raise Forbidden(
             "this patient's other readings and results are hidden while your reading of one of their series is open"
         )

@@ -61,6 +61,8 @@ def series_readings(*, series_id: int, user) -> list[Reading]:
     if review is None:
         return []
     readings = list(review.readings.select_related("user", "review"))
+    if access.blinded_to_priors(review, user):
+        return []
     if access.is_admin(user) or (access.role_in(review, user) and access.both_submitted(review)):
         return readings
     return [reading for reading in readings if reading.user_id == user.pk]

@@ -33,18 +33,21 @@ class JobRunner:
     kind: str
     run: Callable[[Job], None]
     queue: str
+    stops_when_cancelled: bool = False  # the runner calls `job_cancel_check` while it runs
 
 
 _runners: dict[str, JobRunner] = {}
 
 
-def job_runner_register(kind: str, run: Callable[[Job], None], *, queue: str = CPU_QUEUE) -> None:
+def job_runner_register(
+    kind: str, run: Callable[[Job], None], *, queue: str = CPU_QUEUE, stops_when_cancelled: bool = False
+) -> None:
     if queue not in (CPU_QUEUE, GPU_QUEUE):
         raise ValueError(f"queue must be {CPU_QUEUE!r} or {GPU_QUEUE!r}, got {queue!r}")
     registered = _runners.get(kind)
     if registered is not None and registered.run is not run:
         raise ValueError(f"job kind {kind!r} has a runner already")
-    _runners[kind] = JobRunner(kind=kind, run=run, queue=queue)
+    _runners[kind] = JobRunner(kind=kind, run=run, queue=queue, stops_when_cancelled=stops_when_cancelled)
 
 
 def job_runner(kind: str) -> JobRunner:
@@ -119,10 +122,14 @@ def job_cancel(*, job: Job, user) -> Job:
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.state not in (Job.State.QUEUED, Job.State.RUNNING):
             raise Conflict(f"job {job.pk} is {job.state}: only queued or running jobs can be cancelled")
-        job.cancel_requested = True
+        if job.state == Job.State.RUNNING and not job_runner(job.kind).stops_when_cancelled:
+            raise Conflict(f"a running {job.kind} job cannot be stopped; it ends on its own")
+        changes = {"cancel_requested": True}
         if job.state == Job.State.QUEUED:
-            job.state, job.finished_at = Job.State.CANCELLED, timezone.now()
-        job.save(update_fields=["cancel_requested", "state", "finished_at"])
+            changes.update(state=Job.State.CANCELLED, finished_at=timezone.now())
+        # Only while it is still queued or running: never over the state a worker has just written.
+        Job.objects.filter(pk=job.pk, state__in=[Job.State.QUEUED, Job.State.RUNNING]).update(**changes)
+        job.refresh_from_db()
     logger.info("job %s: cancel requested by %s", job.pk, user)
     return job
 

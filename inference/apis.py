@@ -4,12 +4,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ildplatform.apis import JobOutputSerializer, SliceLabelMapApi
+from ildplatform.exceptions import Forbidden
 from ildplatform.involvement import INVOLVEMENT_FIELDS
-from ildplatform.permissions import IsPlatformAdmin, MayRunModel, may_run_model
+from ildplatform.permissions import IsPlatformAdmin, MayRunModel, has_role, may_run_model
+from ildplatform.roles import ADMIN
 from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
 
-from . import lungs, selectors, services
+from . import lungs, selectors, services, visibility
 from .models import Involvement, ModelActivation, ModelVersion
 
 routes = ApiRoutes()
@@ -43,6 +45,8 @@ class SeriesInferenceApi(APIView):
         params = self.InputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         series = series_get(series_id=series_id)
+        if visibility.source_hidden(series.pk, visibility.EVERY_SOURCE, request.user):
+            raise Forbidden("you are reading this patient: the model's output stays hidden from you until you submit")
         job = services.inference_schedule(series=series, task=params.validated_data["task"], user=request.user)
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -141,6 +145,7 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
     label = serializers.CharField(help_text="demo weights say so here; empty otherwise")
     activations = ModelActivationOutputSerializer(many=True, help_text="the audit trail of switching it on and off")
     trainable_parameters = serializers.SerializerMethodField()
+    training_set = serializers.SerializerMethodField()
     code_version = serializers.SerializerMethodField()
     lung_method = serializers.SerializerMethodField()
     lung_masked = serializers.SerializerMethodField()
@@ -194,7 +199,25 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
         return self._run(version, "settings") or {}
 
     def get_involvement(self, version) -> dict | None:
-        return version.metrics.get("involvement")
+        """Admins see whose figures they are; others get the points without the patients' pseudonyms (a
+        reference figure is a patient's consensus, which may be hidden from them)."""
+        involvement = version.metrics.get("involvement")
+        if involvement is None or self._is_admin():
+            return involvement
+        return {
+            name: {**figures, "patients": [{**row, "patient": f"patient {index + 1}"}
+                                           for index, row in enumerate(figures.get("patients", []))]}
+            if isinstance(figures, dict) else figures
+            for name, figures in involvement.items()
+        }  # fmt: skip
+
+    def get_training_set(self, version) -> dict:
+        """The patients and slices of every fold and of the test set: admins only."""
+        return version.training_set if self._is_admin() else {}
+
+    def _is_admin(self) -> bool:
+        request = self.context.get("request")
+        return request is not None and has_role(request.user, ADMIN)
 
 
 @routes.route("models/", name="model-list")
@@ -203,7 +226,8 @@ class ModelVersionListApi(APIView):
 
     @extend_schema(responses=ModelVersionOutputSerializer(many=True))
     def get(self, request):
-        return Response(ModelVersionOutputSerializer(selectors.model_version_list(), many=True).data)
+        versions = selectors.model_version_list()
+        return Response(ModelVersionOutputSerializer(versions, many=True, context={"request": request}).data)
 
 
 @routes.route("models/<int:model_version_id>/", name="model-detail")
@@ -211,7 +235,7 @@ class ModelVersionDetailApi(APIView):
     @extend_schema(responses=ModelVersionOutputSerializer)
     def get(self, request, model_version_id: int):
         version = selectors.model_version_get(model_version_id=model_version_id)
-        return Response(ModelVersionOutputSerializer(version).data)
+        return Response(ModelVersionOutputSerializer(version, context={"request": request}).data)
 
 
 @routes.route("models/<int:model_version_id>/activation/", name="model-activation")
@@ -230,7 +254,8 @@ class ModelActivationApi(APIView):
         params.is_valid(raise_exception=True)
         version = selectors.model_version_get(model_version_id=model_version_id)
         services.model_set_active(version=version, user=request.user, **params.validated_data)
-        return Response(ModelVersionOutputSerializer(selectors.model_version_get(model_version_id=version.pk)).data)
+        version = selectors.model_version_get(model_version_id=version.pk)
+        return Response(ModelVersionOutputSerializer(version, context={"request": request}).data)
 
 
 @routes.route("models/training/", name="model-training")

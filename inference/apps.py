@@ -11,7 +11,9 @@ class InferenceConfig(AppConfig):
 
         jobs.job_runner_register(services.LUNG_MASKS_JOB, services.lung_masks_run)
         jobs.job_runner_register(services.INFERENCE_JOB, services.inference_run, queue=jobs.GPU_QUEUE)
-        jobs.job_runner_register(services.TRAINING_JOB, services.training_run_job, queue=jobs.GPU_QUEUE)
+        jobs.job_runner_register(
+            services.TRAINING_JOB, services.training_run_job, queue=jobs.GPU_QUEUE, stops_when_cancelled=True
+        )
         # Lung masks follow every import (a cpu-queue job, queued once the import is committed).
         events.series_imported.connect(_schedule_lung_masks, dispatch_uid="inference-lung-masks-after-import")
 

@@ -169,9 +169,12 @@ def model_set_active(*, version: ModelVersion, active: bool, reason: str, user=N
     if not reason:
         raise DomainError("say why the model is switched on or off (reason)")
     with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        # Every version of the task locked (not only the active one): two activations at once queue here
+        # instead of both passing and one failing on the one-active-per-task constraint.
+        versions = list(ModelVersion.objects.select_for_update().filter(task=version.task).order_by("pk"))
+        version = next(row for row in versions if row.pk == version.pk)
         if active:
-            for previous in ModelVersion.objects.select_for_update().filter(task=version.task, is_active=True):
+            for previous in (row for row in versions if row.is_active):
                 if previous.pk != version.pk:
                     previous.is_active = False
                     previous.save(update_fields=["is_active"])
@@ -348,10 +351,21 @@ def training_run_job(job: Job) -> None:
         raise JobCancelled(f"job {job.pk} was cancelled")
     job_detail(job, {"model_version_id": version.pk})
     if request.activate_when_done:
-        model_set_active(version=version, active=True, reason="demo weights, activated when their training ended")
-        for series in Series.objects.all():
-            if visit_primary_series(series.visit) == series:
-                job_create(kind=INFERENCE_JOB, series=series, params={"model_version_id": version.pk})
+        demo_model_activate(version)
+
+
+def demo_model_activate(version: ModelVersion) -> None:
+    """Switch the demo's weights on, unless someone activated weights of their own for the task meanwhile,
+    and run them on every demo (phantom) series."""
+    from ildplatform.demo.phantoms import MANUFACTURER
+
+    if ModelVersion.objects.filter(task=version.task, is_active=True, is_demo=False).exists():
+        logger.info("demo model %s left inactive: a model of the task was activated meanwhile", version.pk)
+        return
+    model_set_active(version=version, active=True, reason="demo weights, activated when their training ended")
+    for series in Series.objects.filter(manufacturer=MANUFACTURER).select_related("visit"):
+        if visit_primary_series(series.visit) == series:
+            job_create(kind=INFERENCE_JOB, series=series, params={"model_version_id": version.pk})
 
 
 def training_execute(

@@ -17,6 +17,7 @@ import numpy as np
 from .preprocessing import binarize, pattern_probability
 from .training import (
     INVOLVEMENT_SIGN,
+    INVOLVEMENT_SLICES,
     Augmentation,
     PatientSplit,
     augment_positive_slices,
@@ -66,6 +67,21 @@ class TrainingSettings:
         return replace(self, **top, augmentation=replace(self.augmentation, **augmentation))
 
 
+# What a setting may be set to (inclusive): beyond these a run fails late, or exhausts the worker's memory.
+SETTING_RANGES = {
+    "learning_rate": (1e-12, 1.0),
+    "batch_size": (1, 256),
+    "early_stopping_patience": (0, 1000),
+    "reduce_lr_factor": (1e-6, 0.999),
+    "reduce_lr_patience": (0, 1000),
+    "min_learning_rate": (0.0, 1.0),
+    "augmentation.copies": (0, 20),
+    "augmentation.rotation_degrees": (0.0, 180.0),
+    "augmentation.width_shift": (0.0, 1.0),
+    "augmentation.height_shift": (0.0, 1.0),
+}
+
+
 def _setting_value(name: str, value, kind: type):
     """A setting's value as its kind: numbers from numbers or their text, true/false from booleans or text."""
     if kind is bool:
@@ -80,9 +96,9 @@ def _setting_value(name: str, value, kind: type):
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"training setting {name!r} must be a number, got {value!r}") from None
-    if not np.isfinite(number) or number < 0 or (name == "batch_size" and number < 1):
-        raise ValueError(f"training setting {name!r} must be a finite number >= {int(name == 'batch_size')}, "
-                         f"got {value!r}")  # fmt: skip
+    low, high = SETTING_RANGES.get(name, (0.0, float("inf")))
+    if not np.isfinite(number) or not low <= number <= high:
+        raise ValueError(f"training setting {name!r} must be within {low:g}..{high:g}, got {value!r}")
     if kind is int and number != int(number):
         raise ValueError(f"training setting {name!r} must be a whole number, got {value!r}")
     return kind(number)
@@ -253,6 +269,7 @@ def cross_validate(
     rows = np.concatenate(out_of_fold_rows)
     involvement = {
         "sign": INVOLVEMENT_SIGN,
+        "slices": INVOLVEMENT_SLICES,
         "validation": slices.involvement_agreement(rows, np.concatenate(out_of_fold_predictions)),
     }
     if test_rows.size:

@@ -142,6 +142,11 @@ def over_folds(per_fold: Sequence[dict[str, float]]) -> dict[str, dict[str, floa
 
 
 INVOLVEMENT_SIGN = "model minus consensus, in percentage points of lung"
+# Not the paper's whole-scan Eq. 1: a run only holds the slices with abnormality, at the model's resolution.
+INVOLVEMENT_SLICES = (
+    "over the run's slices (those with abnormality in the reference) on the model's 128 x 128 grid, inside the "
+    "lung the inputs were masked with; normal slices, and any false positives on them, are not counted"
+)
 
 
 def patient_involvement_agreement(

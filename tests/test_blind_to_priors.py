@@ -8,6 +8,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import Group
 
 from annotations import services as review_services
 from annotations.models import AuditEvent, Review
@@ -50,7 +51,14 @@ def follow_up(db):
 
 def _what_the_reader_sees(client, prior, model) -> dict:
     trend = client.get(f"/api/v1/patients/{prior.visit.patient_id}/involvement/").json()
+    prior_readings = list(prior.review.readings.order_by("role"))
     return {
+        "readings_listed": len(client.get(f"/api/v1/series/{prior.pk}/readings/").json()),
+        "prior_masks": [
+            client.get(f"/api/v1/readings/{reading.pk}/slices/1/mask").status_code
+            for reading in prior_readings
+            if reading.role != "adjudicator"
+        ],  # fmt: skip
         "consensus": client.get(f"/api/v1/series/{prior.pk}/consensus/").status_code,
         "consensus_mask": client.get(f"/api/v1/series/{prior.pk}/consensus/slices/1/mask").status_code,
         "prediction": client.get(f"/api/v1/series/{prior.pk}/slices/1/predictions/{model.pk}").status_code,
@@ -63,8 +71,9 @@ def test_a_reader_of_a_follow_up_sees_none_of_the_patients_other_results_until_s
     cast, prior, current, model = follow_up
     reader = client_of(cast.users["reader_1"])
     hidden = _what_the_reader_sees(reader, prior, model)
-    assert hidden == {"consensus": 403, "consensus_mask": 403, "prediction": 403, "listed_predictions": 0,
-                      "trend_sources": []}  # fmt: skip
+    # Their own reading of the prior visit and the other reader's are refused too.
+    assert hidden == {"readings_listed": 0, "prior_masks": [403, 403], "consensus": 403, "consensus_mask": 403,
+                      "prediction": 403, "listed_predictions": 0, "trend_sources": []}  # fmt: skip
     denied = reader.get(f"/api/v1/series/{prior.pk}/consensus/").json()["detail"]
     assert "hidden while your reading" in denied
     # The other reader of the prior visit, who is not reading this patient now, still sees it all.
@@ -74,6 +83,7 @@ def test_a_reader_of_a_follow_up_sees_none_of_the_patients_other_results_until_s
     reading = current.review.readings.get(user=cast.users["reader_1"])
     review_services.reading_submit(reading=reading, user=cast.users["reader_1"])
     shown = _what_the_reader_sees(reader, prior, model)
+    assert shown["readings_listed"] == 3 and shown["prior_masks"] == [200, 200]
     assert shown["consensus"] == 200 and shown["prediction"] == 200 and shown["listed_predictions"] == 1
     assert {"consensus", model.source} <= set(shown["trend_sources"])
 
@@ -91,3 +101,28 @@ def test_blinding_to_priors_is_a_per_review_setting_switched_by_admins_and_audit
     assert AuditEvent.objects.filter(action="blind_to_priors", series=current, detail__enabled=False).exists()
     seen = _what_the_reader_sees(client_of(cast.users["reader_1"]), prior, model)
     assert seen["consensus"] == 200 and seen["prediction"] == 200
+
+
+def test_a_reader_meets_no_model_output_on_the_series_they_are_reading(follow_up):
+    cast, prior, current, model = follow_up
+    Review.objects.filter(series=current).update(blind_to_priors=False)  # this rule holds either way
+    labels = np.zeros((current.rows, current.columns), np.uint8)
+    labels[5:9, 5:9] = 2
+    Prediction.objects.create(
+        slice=current.slices.get(z_index=1), model_version=model, labels_png=labelmaps.encode_png(labels),
+        reticulation_pixels=0, ggo_pixels=16,
+    )  # fmt: skip
+    Involvement.objects.create(visit=current.visit, series=current, source=model.source, total_pct=1.0,
+                               lung_volume_ml=100, abnormal_ml=1, qc_missed_fraction=0)  # fmt: skip
+    reader_user = cast.users["unrelated_reader"]  # reader 2 of the follow-up, never of the prior
+    reader_user.groups.add(Group.objects.get(name="adjudicator"))  # a second role does not lift the rule
+    reader = client_of(reader_user)
+    path = f"/api/v1/series/{current.pk}/slices/1/predictions/{model.pk}"
+    assert reader.get(path).status_code == 403
+    assert reader.get(f"/api/v1/series/{current.pk}/models/").json()["predictions"] == []
+    trend = reader.get(f"/api/v1/patients/{current.visit.patient_id}/involvement/").json()
+    assert model.source not in {row["source"] for row in trend if row["series_id"] == current.pk}
+    refused = reader.post(f"/api/v1/series/{current.pk}/inference/", {"task": "ggo"}, format="json")
+    assert refused.status_code == 403 and "until you submit" in refused.json()["detail"]
+    # Another user of the same roles who is not reading it sees the model's output.
+    assert client_of(cast.users["adjudicator"]).get(path).status_code == 200

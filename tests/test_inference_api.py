@@ -118,3 +118,21 @@ def test_register_model_refuses_bad_weights_and_keeps_one_active_per_task(tmp_pa
     assert ModelVersion.objects.filter(task="ggo", is_active=True).count() == 1
     with pytest.raises(CommandError, match="threshold"):
         call_command("register_model", str(good), "--task", "ggo", "--threshold", "1.5", stdout=io.StringIO())
+
+
+def test_the_models_api_shows_patients_and_fold_lists_to_admins_only(admin_client, make_user, client_for):
+    involvement = {"sign": "model minus consensus", "test": {"n": 2, "patients": [
+        {"patient": "SSC-7", "reference_pct": 3.0, "model_pct": 4.0, "difference_pct": 1.0},
+        {"patient": "SSC-9", "reference_pct": 5.0, "model_pct": 4.5, "difference_pct": -0.5}]}}  # fmt: skip
+    ModelVersion.objects.create(
+        task="merged", threshold=0.5, weights_file="models/x.weights.h5", metrics={"involvement": involvement},
+        training_set={"test_patients": ["SSC-7", "SSC-9"], "folds": []},
+    )  # fmt: skip
+    [shown] = admin_client.get("/api/v1/models/").json()
+    assert [row["patient"] for row in shown["involvement"]["test"]["patients"]] == ["SSC-7", "SSC-9"]
+    assert shown["training_set"]["test_patients"] == ["SSC-7", "SSC-9"]
+    [seen] = client_for(make_user("clinician")).get("/api/v1/models/").json()
+    points = seen["involvement"]["test"]["patients"]
+    assert [row["patient"] for row in points] == ["patient 1", "patient 2"]
+    assert [row["difference_pct"] for row in points] == [1.0, -0.5], "the figures stay, the names go"
+    assert seen["training_set"] == {} and seen["involvement"]["sign"] == "model minus consensus"

@@ -63,3 +63,19 @@ def test_progress_chunks_cover_every_item_once_in_batches():
     chunks = jobs.progress_chunks(250, multiple_of=32)
     assert [z for chunk in chunks for z in chunk] == list(range(250))
     assert all(len(chunk) % 32 == 0 for chunk in chunks[:-1]) and len(chunks) <= jobs.PROGRESS_STEPS
+
+
+def test_only_a_runner_that_checks_can_be_cancelled_while_running(db, make_user):
+    admin = make_user("admin")
+    queued = Job.objects.create(kind="test_counting")
+    assert jobs.job_cancel(job=queued, user=admin).state == Job.State.CANCELLED
+    running = Job.objects.create(kind="lung_masks", state=Job.State.RUNNING)
+    with pytest.raises(DomainError, match="a running lung_masks job cannot be stopped"):
+        jobs.job_cancel(job=running, user=admin)
+    running.refresh_from_db()
+    assert running.state == Job.State.RUNNING and not running.cancel_requested
+    training = Job.objects.create(kind="training", state=Job.State.RUNNING)
+    asked = jobs.job_cancel(job=training, user=admin)
+    assert asked.state == Job.State.RUNNING and asked.cancel_requested, "stops at its next epoch"
+    with pytest.raises(DomainError, match="only admins and the user who queued"):
+        jobs.job_cancel(job=Job.objects.create(kind="test_counting"), user=make_user("reader"))

@@ -104,3 +104,23 @@ def test_activate_model_switches_with_a_reason_and_records_who(media_root, tmp_p
     ]
     call_command("activate_model", second.pk, reason="withdrawn", off=True, stdout=StringIO())
     assert not ModelVersion.objects.filter(is_active=True).exists()
+
+
+@pytest.mark.django_db
+def test_demo_weights_never_replace_weights_an_admin_activated(media_root, tmp_path):
+    from ildplatform.models import Job
+    from inference import services, unet
+
+    unet.build_unet("table2").save_weights(tmp_path / "m.weights.h5")
+    demo = services.model_register(weights=tmp_path / "m.weights.h5", task="merged", threshold=0.5, activate=False,
+                                   is_demo=True)  # fmt: skip
+    own = services.model_register(weights=tmp_path / "m.weights.h5", task="merged", threshold=0.4)
+    services.demo_model_activate(demo)
+    demo.refresh_from_db()
+    own.refresh_from_db()
+    assert own.is_active and not demo.is_active
+    assert not Job.objects.filter(kind="inference").exists()
+    services.model_set_active(version=own, active=False, reason="withdrawn")
+    services.demo_model_activate(demo)
+    demo.refresh_from_db()
+    assert demo.is_active, "with nothing of an admin's active, the demo's weights go on"
