@@ -21,6 +21,18 @@ from .dicom_factory import ct_series, to_bytes
 from .review_fixtures import build_cast, client_of
 
 
+def _model_output(series, model) -> None:
+    """A GGO prediction on slice 1 of the series and the model's involvement row of its visit."""
+    labels = np.zeros((series.rows, series.columns), np.uint8)
+    labels[10:20, 10:20] = 2
+    Prediction.objects.create(
+        slice=series.slices.get(z_index=1), model_version=model, labels_png=labelmaps.encode_png(labels),
+        reticulation_pixels=0, ggo_pixels=100,
+    )  # fmt: skip
+    Involvement.objects.create(visit=series.visit, series=series, source=model.source, total_pct=3.0,
+                               lung_volume_ml=100, abnormal_ml=3, qc_missed_fraction=0)  # fmt: skip
+
+
 @pytest.fixture
 def follow_up(db):
     """Visit 1 of a patient read, adjudicated and finalised; visit 2 of the same patient being read by one
@@ -28,14 +40,7 @@ def follow_up(db):
     cast = build_cast("finalised")
     prior = cast.series
     model = ModelVersion.objects.create(task="ggo", threshold=0.5, weights_file="models/x.weights.h5")
-    labels = np.zeros((prior.rows, prior.columns), np.uint8)
-    labels[10:20, 10:20] = 2
-    Prediction.objects.create(
-        slice=prior.slices.get(z_index=1), model_version=model, labels_png=labelmaps.encode_png(labels),
-        reticulation_pixels=0, ggo_pixels=100,
-    )  # fmt: skip
-    Involvement.objects.create(visit=prior.visit, series=prior, source=model.source, total_pct=3.0,
-                               lung_volume_ml=100, abnormal_ml=3, qc_missed_fraction=0)  # fmt: skip
+    _model_output(prior, model)
     sources = [SourceFile(f"b{i}.dcm", to_bytes(d)) for i, d in enumerate(ct_series(4, seed="follow-up"))]
     report = services.series_import(
         sources=sources, patient_pseudonym=prior.visit.patient.pseudonym, visit_date=date(2031, 5, 6)
@@ -106,14 +111,7 @@ def test_blinding_to_priors_is_a_per_review_setting_switched_by_admins_and_audit
 def test_a_reader_meets_no_model_output_on_the_series_they_are_reading(follow_up):
     cast, prior, current, model = follow_up
     Review.objects.filter(series=current).update(blind_to_priors=False)  # this rule holds either way
-    labels = np.zeros((current.rows, current.columns), np.uint8)
-    labels[5:9, 5:9] = 2
-    Prediction.objects.create(
-        slice=current.slices.get(z_index=1), model_version=model, labels_png=labelmaps.encode_png(labels),
-        reticulation_pixels=0, ggo_pixels=16,
-    )  # fmt: skip
-    Involvement.objects.create(visit=current.visit, series=current, source=model.source, total_pct=1.0,
-                               lung_volume_ml=100, abnormal_ml=1, qc_missed_fraction=0)  # fmt: skip
+    _model_output(current, model)
     reader_user = cast.users["unrelated_reader"]  # reader 2 of the follow-up, never of the prior
     reader_user.groups.add(Group.objects.get(name="adjudicator"))  # a second role does not lift the rule
     reader = client_of(reader_user)
