@@ -3,7 +3,8 @@
 # a Redis server, one Celery worker on both queues, the web server on http://127.0.0.1:8000.
 # Ctrl-C stops everything it started.
 set -euo pipefail
-source "$(dirname "$0")/setup-env.sh"
+# An explicit (empty) extras argument: otherwise the sourced script would see this script's options.
+source "$(dirname "$0")/setup-env.sh" ""
 # Its own Redis port, so a system Redis on 6379 is left alone.
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6389/0}"
 exec python manage.py run_embedded "$@"
