@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole platform on this machine (embedded default): SQLite, local files,
-# a Redis server, one Celery worker on both queues, the web server on http://127.0.0.1:8000.
+# a Redis server, a Celery worker per queue (cpu, gpu), the web server on http://127.0.0.1:8000; the demo
+# model trains in the background.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 # An explicit (empty) extras argument: otherwise the sourced script would see this script's options.
