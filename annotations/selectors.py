@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError, NotFound
@@ -22,9 +22,7 @@ def review_get(*, series_id: int) -> Review | None:
 
 def worklist(*, user, everyone: bool = False) -> list[Reading]:
     """The readings, each with `slices_annotated` (a saved mask) and `slices_done` (annotated or marked reviewed)."""
-    readings = Reading.objects.select_related("review__series__visit__patient", "user").annotate(
-        slices_annotated=Count("mask_versions__slice", distinct=True)
-    )
+    readings = Reading.objects.select_related("review__series__visit__patient", "user")
     if not (everyone and access.is_admin(user)):
         readings = readings.filter(user=user)
     readings = list(readings.order_by("state", "review__series_id", "role"))
@@ -33,7 +31,9 @@ def worklist(*, user, everyone: bool = False) -> list[Reading]:
     for reading_id, z_index in pairs:
         annotated.setdefault(reading_id, set()).add(z_index)
     for reading in readings:
-        reading.slices_done = len(annotated.get(reading.pk, set()) | set(reading.reviewed_slices))
+        slices = annotated.get(reading.pk, set())
+        reading.slices_annotated = len(slices)
+        reading.slices_done = len(slices | set(reading.reviewed_slices))
     return readings
 
 

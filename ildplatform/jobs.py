@@ -107,9 +107,14 @@ def job_detail(job: Job, detail: dict) -> None:
     Job.objects.filter(pk=job.pk).update(detail=job.detail)
 
 
+def job_cancel_requested(job: Job) -> bool:
+    """Has someone asked to cancel this job? (Read from the database: the request comes from another process.)"""
+    return Job.objects.filter(pk=job.pk, cancel_requested=True).exists()
+
+
 def job_cancel_check(job: Job) -> None:
     """Raise JobCancelled when someone asked to cancel this job (runners call it at safe points)."""
-    if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+    if job_cancel_requested(job):
         raise JobCancelled(f"job {job.pk} was cancelled")
 
 

@@ -144,16 +144,19 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
 
     label = serializers.CharField(help_text="demo weights say so here; empty otherwise")
     activations = ModelActivationOutputSerializer(many=True, help_text="the audit trail of switching it on and off")
-    trainable_parameters = serializers.SerializerMethodField()
     training_set = serializers.SerializerMethodField()
-    code_version = serializers.SerializerMethodField()
-    lung_method = serializers.SerializerMethodField()
-    lung_masked = serializers.SerializerMethodField()
-    seed = serializers.SerializerMethodField()
-    chosen_fold = serializers.SerializerMethodField(help_text="the fold whose model this version is (0-based)")
-    training_source = serializers.SerializerMethodField()
-    duration_s = serializers.SerializerMethodField()
-    settings = serializers.SerializerMethodField()
+    # How it was trained, from `training_run`; versions registered from outside weights have none of it.
+    trainable_parameters = serializers.IntegerField(source="training_run.trainable_parameters", default=None)
+    code_version = serializers.CharField(source="training_run.code_version", default=None)
+    lung_method = serializers.CharField(source="training_run.lung_method", default=None)
+    lung_masked = serializers.BooleanField(source="training_run.lung_masked", default=False)
+    seed = serializers.IntegerField(source="training_run.seed", default=None)
+    chosen_fold = serializers.IntegerField(
+        source="training_run.chosen_fold", default=None, help_text="the fold whose model this version is (0-based)"
+    )
+    training_source = serializers.CharField(source="training_run.source", default=None)
+    duration_s = serializers.FloatField(source="training_run.duration_s", default=None)
+    settings = serializers.DictField(source="training_run.settings", default=dict)
     involvement = serializers.SerializerMethodField(
         help_text="per-patient involvement of the model against consensus (out of fold and test): MAE, "
         "Bland-Altman bias and limits; difference = model minus consensus, in percentage points"
@@ -167,36 +170,6 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
             "chosen_fold", "training_source", "duration_s", "settings", "metrics", "involvement", "training_set",
             "activations",
         ]  # fmt: skip
-
-    def _run(self, version: ModelVersion, key: str):
-        return version.training_run.get(key)
-
-    def get_trainable_parameters(self, version) -> int | None:
-        return self._run(version, "trainable_parameters")
-
-    def get_code_version(self, version) -> str | None:
-        return self._run(version, "code_version")
-
-    def get_lung_method(self, version) -> str | None:
-        return self._run(version, "lung_method")
-
-    def get_lung_masked(self, version) -> bool:
-        return bool(self._run(version, "lung_masked"))
-
-    def get_seed(self, version) -> int | None:
-        return self._run(version, "seed")
-
-    def get_chosen_fold(self, version) -> int | None:
-        return self._run(version, "chosen_fold")
-
-    def get_training_source(self, version) -> str | None:
-        return self._run(version, "source")
-
-    def get_duration_s(self, version) -> float | None:
-        return self._run(version, "duration_s")
-
-    def get_settings(self, version) -> dict:
-        return self._run(version, "settings") or {}
 
     def get_involvement(self, version) -> dict | None:
         """Admins see whose figures they are; others get the points without the patients' pseudonyms (a

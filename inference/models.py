@@ -53,10 +53,14 @@ class ModelVersion(models.Model):
     @property
     def label(self) -> str:
         """What every page that names the model says beside it."""
-        return DEMO_WEIGHTS_LABEL if self.is_demo else ""
+        return weights_label(is_demo=self.is_demo)
 
 
 DEMO_WEIGHTS_LABEL = "Demo weights: trained on synthetic phantoms, never for patients"
+
+
+def weights_label(*, is_demo: bool) -> str:
+    return DEMO_WEIGHTS_LABEL if is_demo else ""
 
 
 class ModelActivation(models.Model):

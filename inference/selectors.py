@@ -6,14 +6,14 @@ from ildplatform.models import Patient, Visit
 from ildplatform.selectors import series_get
 
 from . import visibility
-from .models import DEMO_WEIGHTS_LABEL, Involvement, LungMask, ModelVersion, Prediction
+from .models import Involvement, LungMask, ModelVersion, Prediction, weights_label
 
 
 def _visible(rows: QuerySet[Involvement], user) -> list[Involvement]:
     """Drop the figures the user may not see yet (registered rules: the review's blinding rule)."""
     rows = list(rows.select_related("visit"))
     hidden = visibility.hidden_sources({row.series_id for row in rows}, user)
-    return [row for row in rows if not {row.source, visibility.EVERY_SOURCE} & hidden.get(row.series_id, set())]
+    return [row for row in rows if not visibility.is_hidden(row.source, hidden.get(row.series_id, set()))]
 
 
 def visit_involvement_list(*, visit_id: int, user) -> list[Involvement]:
@@ -117,11 +117,12 @@ def series_models(*, series_id: int, user) -> dict:
         .annotate(slices=Count("id"))
         .order_by("model_version_id")
     )
+    hidden = visibility.hidden_sources([series.pk], user).get(series.pk, set())  # the rules asked once
     predictions = [
         {"model_version_id": row["model_version_id"], "task": row["model_version__task"],
-         "label": DEMO_WEIGHTS_LABEL if row["model_version__is_demo"] else "", "slices": row["slices"],
+         "label": weights_label(is_demo=row["model_version__is_demo"]), "slices": row["slices"],
          "complete": row["slices"] == series.slice_count}
         for row in counted
-        if not visibility.source_hidden(series.pk, f"model:{row['model_version_id']}", user)
+        if not visibility.is_hidden(f"model:{row['model_version_id']}", hidden)
     ]  # fmt: skip
     return {"series_id": series.pk, "active": active, "predictions": predictions}

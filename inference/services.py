@@ -18,7 +18,7 @@ from django.db import transaction
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError
 from ildplatform.involvement import involvement_in_region
-from ildplatform.jobs import JobCancelled, job_cancel_check, job_create, job_detail, job_progress, progress_chunks
+from ildplatform.jobs import JobCancelled, job_cancel_requested, job_create, job_detail, job_progress, progress_chunks
 from ildplatform.labels import GGO, RETICULATION
 from ildplatform.models import Job, Series, Visit
 from ildplatform.selectors import series_hu_volume
@@ -342,14 +342,7 @@ def training_run_job(job: Job) -> None:
         # Early stopping may end a fold sooner: progress is a lower bound, reaching 1 when the job ends.
         job_progress(job, 0.95 * (fold * request.epochs + epoch) / epochs_in_all)
 
-    def cancelled() -> bool:
-        try:
-            job_cancel_check(job)
-        except JobCancelled:
-            return True
-        return False
-
-    version = training_execute(request=request, on_epoch=on_epoch, should_stop=cancelled,
+    version = training_execute(request=request, on_epoch=on_epoch, should_stop=lambda: job_cancel_requested(job),
                                trained_by=f"training job {job.pk}", user=job.created_by)  # fmt: skip
     if version is None:  # stopped early (cancelled): nothing registered
         raise JobCancelled(f"job {job.pk} was cancelled")

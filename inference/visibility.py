@@ -20,9 +20,13 @@ def hidden_sources_rule_register(rule: HiddenSourcesRule) -> None:
         _rules.append(rule)
 
 
-def source_hidden(series_id: int, source: str, user) -> bool:
-    hidden = hidden_sources([series_id], user).get(series_id, set())
+def is_hidden(source: str, hidden: Collection[str]) -> bool:
+    """Is `source` among a series' hidden sources (named, or all of them)?"""
     return EVERY_SOURCE in hidden or source in hidden
+
+
+def source_hidden(series_id: int, source: str, user) -> bool:
+    return is_hidden(source, hidden_sources([series_id], user).get(series_id, set()))
 
 
 def hidden_sources(series_ids: Collection[int], user) -> dict[int, set[str]]:
