@@ -10,9 +10,9 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import jobs, labels, selectors, services
+from . import jobs, labels, reformat, selectors, services
 from .dicom_import import SourceFile, expand_zip, looks_like_zip
-from .exceptions import DomainError, ImportRejected, PayloadTooLarge
+from .exceptions import DomainError, ImportRejected, NotFound, PayloadTooLarge
 from .models import Job, Patient, Series, Visit
 from .permissions import IsPlatformAdmin
 from .routing import ApiRoutes
@@ -153,6 +153,43 @@ class SliceDicomApi(APIView):
     def get(self, request, series_id: int, z_index: int):
         found = selectors.slice_get(series_id=series_id, z_index=z_index)
         return FileResponse(found.dicom_file.open("rb"), content_type="application/dicom")
+
+
+@routes.route("series/<int:series_id>/reformat/", name="series-reformat")
+class SeriesReformatApi(APIView):
+    """The layout of the series' coronal and sagittal reformats: the slice on each row (head on top), and
+    per plane the number of planes, their width and column spacing; rows are `row_spacing` mm apart."""
+
+    class PlaneSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        width = serializers.IntegerField()
+        column_spacing = serializers.FloatField()
+
+    class OutputSerializer(serializers.Serializer):
+        series_id = serializers.IntegerField()
+        slice_order = serializers.ListField(child=serializers.IntegerField())
+        row_spacing = serializers.FloatField()
+        planes = serializers.DictField(child=serializers.DictField())
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, series_id: int):
+        return Response(self.OutputSerializer(selectors.series_reformat_layout(series_id=series_id)).data)
+
+
+@routes.route("series/<int:series_id>/reformat/<str:plane>/<int:index>", name="series-reformat-plane")
+class SeriesReformatPlaneApi(APIView):
+    """One coronal plane (axial row `index`) or sagittal plane (axial column `index`) in Hounsfield units:
+    little-endian int16, rows as in the layout's slice_order, `X-Rows` x `X-Columns`."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, series_id: int, plane: str, index: int):
+        if plane not in reformat.PLANES:
+            raise NotFound(f"no {plane!r} reformat: the planes are {', '.join(reformat.PLANES)}")
+        image = selectors.series_reformat_plane(series_id=series_id, plane=plane, index=index)
+        response = HttpResponse(image.astype("<i2", copy=False).tobytes(), content_type="application/octet-stream")
+        response["X-Rows"], response["X-Columns"] = str(image.shape[0]), str(image.shape[1])
+        response["Cache-Control"] = "private, max-age=86400"  # a stored series never changes
+        return response
 
 
 class JobOutputSerializer(serializers.ModelSerializer):

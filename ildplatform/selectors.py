@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pydicom
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
+from . import reformat
+from .dicom_import import AXIAL_ORIENTATION
 from .exceptions import NotFound
 from .models import Job, Patient, Series, Slice
 
@@ -60,3 +63,40 @@ def job_get(*, job_id: int) -> Job:
     if job is None:
         raise NotFound(f"no job with id {job_id}")
     return job
+
+
+def series_orientation(series: Series) -> tuple[float, ...]:
+    """The series' ImageOrientationPatient, read from its first slice's header (import checked that all
+    its slices share it)."""
+    first = slice_get(series_id=series.pk, z_index=0)
+    with first.dicom_file.open("rb") as handle:
+        header = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["ImageOrientationPatient"])
+    values = header.get("ImageOrientationPatient")
+    return tuple(float(v) for v in values) if values is not None and len(values) == 6 else AXIAL_ORIENTATION
+
+
+def series_reformat_plane(*, series_id: int, plane: reformat.Plane, index: int) -> np.ndarray:
+    """One coronal or sagittal plane of the series' HU volume, head on top (see reformat.reformat_plane)."""
+    series = series_get(series_id=series_id)
+    volume = series_hu_volume(series)
+    count = reformat.plane_count(volume.shape, plane)
+    if not 0 <= index < count:
+        raise NotFound(f"series {series_id} has {count} {plane} planes (0..{count - 1}); {index} is not one")
+    head_is_last = reformat.head_is_last_slice(series_orientation(series))
+    return reformat.reformat_plane(volume, plane, index, head_is_last=head_is_last)
+
+
+def series_reformat_layout(*, series_id: int) -> dict:
+    """What a viewer needs to show the reformats: which slice each row shows (top first), and per plane
+    how many planes there are and the width and pixel spacing (mm) of one."""
+    series = series_get(series_id=series_id)
+    head_is_last = reformat.head_is_last_slice(series_orientation(series))
+    return {
+        "series_id": series.pk,
+        "slice_order": reformat.display_slice_order(series.slice_count, head_is_last=head_is_last),
+        "row_spacing": series.slice_spacing,
+        "planes": {
+            "coronal": {"count": series.rows, "width": series.columns, "column_spacing": series.pixel_spacing_column},
+            "sagittal": {"count": series.columns, "width": series.rows, "column_spacing": series.pixel_spacing_row},
+        },
+    }
