@@ -170,6 +170,9 @@ class SeriesReformatApi(APIView):
         slice_order = serializers.ListField(child=serializers.IntegerField())
         row_spacing = serializers.FloatField()
         planes = serializers.DictField(child=serializers.DictField())
+        axial = serializers.DictField(
+            help_text="orientation, head_is_last, top_position, pixel_spacing, frame_of_reference_uid"
+        )
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, series_id: int):

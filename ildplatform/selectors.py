@@ -65,13 +65,16 @@ def job_get(*, job_id: int) -> Job:
     return job
 
 
+def slice_header(series: Series, z_index: int, tags: list[str]) -> pydicom.Dataset:
+    """Some header elements of one stored slice, read without its pixels."""
+    found = slice_get(series_id=series.pk, z_index=z_index)
+    with found.dicom_file.open("rb") as handle:
+        return pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=tags)
+
+
 def series_orientation(series: Series) -> tuple[float, ...]:
-    """The series' ImageOrientationPatient, read from its first slice's header (import checked that all
-    its slices share it)."""
-    first = slice_get(series_id=series.pk, z_index=0)
-    with first.dicom_file.open("rb") as handle:
-        header = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["ImageOrientationPatient"])
-    values = header.get("ImageOrientationPatient")
+    """The series' ImageOrientationPatient (import checked that all its slices share it)."""
+    values = slice_header(series, 0, ["ImageOrientationPatient"]).get("ImageOrientationPatient")
     return tuple(float(v) for v in values) if values is not None and len(values) == 6 else AXIAL_ORIENTATION
 
 
@@ -87,14 +90,25 @@ def series_reformat_plane(*, series_id: int, plane: reformat.Plane, index: int) 
 
 
 def series_reformat_layout(*, series_id: int) -> dict:
-    """What a viewer needs to show the reformats: which slice each row shows (top first), and per plane
-    how many planes there are and the width and pixel spacing (mm) of one."""
+    """What a viewer needs to show the reformats: which slice each row shows (top first), per plane how
+    many planes there are and the width and pixel spacing (mm) of one, and the axial geometry (the
+    orientation, the top slice's position) from which each plane's position in the patient follows."""
     series = series_get(series_id=series_id)
-    head_is_last = reformat.head_is_last_slice(series_orientation(series))
+    orientation = series_orientation(series)
+    head_is_last = reformat.head_is_last_slice(orientation)
+    slice_order = reformat.display_slice_order(series.slice_count, head_is_last=head_is_last)
+    top = slice_header(series, slice_order[0], ["ImagePositionPatient", "FrameOfReferenceUID"])
     return {
         "series_id": series.pk,
-        "slice_order": reformat.display_slice_order(series.slice_count, head_is_last=head_is_last),
+        "slice_order": slice_order,
         "row_spacing": series.slice_spacing,
+        "axial": {
+            "orientation": list(orientation),
+            "head_is_last": head_is_last,
+            "top_position": [float(v) for v in top.get("ImagePositionPatient", [0.0, 0.0, 0.0])],
+            "pixel_spacing": [series.pixel_spacing_row, series.pixel_spacing_column],
+            "frame_of_reference_uid": str(top.get("FrameOfReferenceUID", "")),
+        },
         "planes": {
             "coronal": {"count": series.rows, "width": series.columns, "column_spacing": series.pixel_spacing_column},
             "sagittal": {"count": series.columns, "width": series.rows, "column_spacing": series.pixel_spacing_row},

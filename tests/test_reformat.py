@@ -55,10 +55,12 @@ def test_planes_equal_the_stored_slices_head_on_top(admin_client, orientation):
         np.testing.assert_array_equal(plane(admin_client, series.pk, "sagittal", column), expected[:, :, column])
 
     layout = admin_client.get(f"/api/v1/series/{series.pk}/reformat/").json()
-    z_of_index = {s.z_index: s.z_position for s in series.slices.all()}
-    positions = [pydicom.dcmread(s.dicom_file.path).ImagePositionPatient[2] for s in series.slices.order_by("z_index")]
-    assert [positions[z] for z in layout["slice_order"]] == sorted(positions, reverse=True)
-    assert len(z_of_index) == SLICES
+    headers = [pydicom.dcmread(s.dicom_file.path) for s in series.slices.order_by("z_index")]
+    heights = [float(h.ImagePositionPatient[2]) for h in headers]
+    assert [heights[z] for z in layout["slice_order"]] == sorted(heights, reverse=True)
+    highest = max(headers, key=lambda h: float(h.ImagePositionPatient[2]))
+    assert layout["axial"]["top_position"] == [float(v) for v in highest.ImagePositionPatient]
+    assert layout["axial"]["orientation"] == [float(v) for v in orientation]
     assert layout["planes"]["coronal"]["count"] == ROWS and layout["planes"]["coronal"]["width"] == COLUMNS
     assert layout["planes"]["sagittal"]["count"] == COLUMNS and layout["planes"]["sagittal"]["width"] == ROWS
     assert layout["row_spacing"] == pytest.approx(3.0)

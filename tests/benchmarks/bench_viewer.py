@@ -1,10 +1,11 @@
-"""Viewer benchmark on the real RICORD series (248 slices, JPEG Lossless): time to first image and
-slices per second while scrolling, in Debian's headless Chromium against a local server.
+"""Viewer benchmark on the real RICORD series (248 slices, JPEG Lossless): time to first image, slices
+per second while scrolling, and time until the coronal and sagittal reformats beside it are drawn, in
+Debian's headless Chromium against a local server.
 
 Run: .venv/bin/python tests/benchmarks/bench_viewer.py [--repeat N]
 The bundle is served as in production (collectstatic + WhiteNoise); the DICOM slices come from
 /api/v1/series/{id}/slices/{z}/dicom through the dicom-image-loader's web workers.
-Targets: first image <= 1.5 s, scrolling >= 20 slices/s.
+Targets: first image <= 1.5 s, scrolling >= 20 slices/s, coronal drawn <= 3 s after navigation.
 """
 
 from __future__ import annotations
@@ -77,6 +78,41 @@ def wheel_scroll(page, notches: int) -> float:
     return page.evaluate("() => window.benchDrawn.size") / elapsed
 
 
+def measure(browser, base: str, series_id: int, render: str, *, reformats: bool) -> str:
+    """One fresh page of the series: its figures as one line."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    if not reformats:  # the page's own switch, as a user who turned it off left it
+        context.add_init_script("localStorage.setItem('ild:reformats-shown', 'no')")
+    page = context.new_page()
+    page.goto(f"{base}/login/")
+    page.get_by_label("User name").fill("bench")
+    page.get_by_label("Password").fill("bench-pass-1")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/series/{series_id}/?overlay=none&render={render}")
+    page.wait_for_selector("[data-testid=viewport][data-first-render-ms]", timeout=60_000)
+    first_ms = float(page.get_attribute("[data-testid=viewport]", "data-first-render-ms"))
+    slices = int(page.get_attribute("#app", "data-slices"))
+    # Cold: straight away, while the rest of the series (and the reformats) are still arriving.
+    cold = page.evaluate(SCROLL_JS, [0, slices - 1])
+    drawn = ""
+    if reformats:
+        for plane in ("coronal", "sagittal"):  # the time it was first drawn, after navigation
+            selector = f"[data-testid=reformat-{plane}]"
+            page.wait_for_selector(f"{selector}[data-first-render-ms]", timeout=60_000)
+            drawn += f"{plane} {float(page.get_attribute(selector, 'data-first-render-ms')):6.0f} ms  |  "
+    page.wait_for_selector("[data-testid=viewport][data-prefetched='1']", timeout=120_000)
+    warm = page.evaluate(SCROLL_JS, [slices - 1, 0])
+    wheel = wheel_scroll(page, notches=min(150, slices - 1))
+    context.close()
+    return (
+        f"first image {first_ms:6.0f} ms after navigation  |  {drawn}"
+        f"scroll while loading {1000 * cold['shown'] / cold['ms']:6.1f} slices/s  |  "
+        f"scroll cached {1000 * warm['shown'] / warm['ms']:6.1f} slices/s  ({warm['shown']} slices)  |  "
+        f"mouse wheel {wheel:6.1f} slices/s drawn"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -125,29 +161,9 @@ def main() -> int:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args_chromium)
         for run in range(args.repeat):
-            context = browser.new_context(viewport={"width": 1366, "height": 768})
-            page = context.new_page()
-            page.goto(f"{base}/login/")
-            page.get_by_label("User name").fill("bench")
-            page.get_by_label("Password").fill("bench-pass-1")
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(f"{base}/")
-            page.goto(f"{base}/series/{series_id}/?overlay=none&render={args.render}")
-            page.wait_for_selector("[data-testid=viewport][data-first-render-ms]", timeout=60_000)
-            first_ms = float(page.get_attribute("[data-testid=viewport]", "data-first-render-ms"))
-            slices = int(page.get_attribute("#app", "data-slices"))
-            # Cold: straight away, while the rest of the series is still arriving.
-            cold = page.evaluate(SCROLL_JS, [0, slices - 1])
-            page.wait_for_selector("[data-testid=viewport][data-prefetched='1']", timeout=120_000)
-            warm = page.evaluate(SCROLL_JS, [slices - 1, 0])
-            wheel = wheel_scroll(page, notches=min(150, slices - 1))
-            print(
-                f"run {run + 1} ({args.render}): first image {first_ms:6.0f} ms after navigation  |  "
-                f"scroll while loading {1000 * cold['shown'] / cold['ms']:6.1f} slices/s  |  "
-                f"scroll cached {1000 * warm['shown'] / warm['ms']:6.1f} slices/s  ({warm['shown']} slices)  |  "
-                f"mouse wheel {wheel:6.1f} slices/s drawn"
-            )
-            context.close()
+            for reformats in (True, False):  # side by side: the page with and without its reformat column
+                print(f"run {run + 1} ({args.render}, reformats {'shown' if reformats else 'hidden'}): "
+                      + measure(browser, base, series_id, args.render, reformats=reformats))  # fmt: skip
         browser.close()
     server.terminate()
     return 0

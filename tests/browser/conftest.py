@@ -114,6 +114,22 @@ def import_phantom_patient(folder: Path, *, visits: int, slices: int, seed: int 
     return imported
 
 
+def assigned_reading(folder: Path, *, slices: int, password: str):
+    """Reader 1's reading of a phantom series of `slices` slices, assigned to r1 and r2 (readers) and adj
+    (adjudicator) by boss (admin), all with `password`."""
+    from annotations import services as review_services
+    from ildplatform import services
+    from tests.review_fixtures import wait_for_series_jobs
+
+    roles = {"boss": "admin", "r1": "reader", "r2": "reader", "adj": "adjudicator"}
+    users = {name: services.user_create(username=name, role=role, password=password) for name, role in roles.items()}
+    [(series, _, _)] = import_phantom_patient(folder, visits=1, slices=slices)
+    wait_for_series_jobs(series)
+    review = review_services.review_assign(series=series, reader_1=users["r1"], reader_2=users["r2"],
+                                           adjudicator=users["adj"], by=users["boss"])  # fmt: skip
+    return review.readings.get(role="reader_1")
+
+
 @pytest.fixture(autouse=True)
 def worker(live_services):
     """A real Redis and Celery worker behind the live server, as in production."""

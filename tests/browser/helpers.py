@@ -19,6 +19,9 @@ from PIL import Image
 
 from ildplatform import labelmaps
 
+# The axial viewer's frame: the reader and series pages also show coronal and sagittal viewers beside it.
+AXIAL = ".viewport-frame:has([data-testid=viewport])"
+
 
 def wait_viewer(page) -> None:
     """Until the viewer shows its first slice."""
@@ -34,20 +37,24 @@ def go_to_slice(page, z: int, *, showing: str | None = None) -> None:
     page.wait_for_selector(f"[data-testid=viewport][data-slice='{z}']")
     if showing:
         # e.g. the reader's own mask of this slice has arrived and is drawn (strokes need it).
-        page.wait_for_selector(f"canvas.overlay[data-z='{z}'][data-layers~='{showing}']")
+        page.wait_for_selector(f"{AXIAL} canvas.overlay[data-z='{z}'][data-layers~='{showing}']")
 
 
 def image_box(page) -> tuple[float, float, float]:
-    """(left, top, scale): where the slice is drawn on the page. Cornerstone draws into the canvas inside
-    the viewport, fitting the whole slice and centring it (pixel spacing is square in the phantoms);
+    """(left, top, scale): where the slice is drawn on the page, in CSS px. Cornerstone draws into the canvas
+    inside the viewport, fitting the whole slice and centring it (pixel spacing is square in the phantoms);
+    its backing store is whole device pixels, stretched over a box that may be fractional in CSS px.
     test_reader_workspace holds this against the screen."""
     app = page.locator("#app")
     rows, columns = int(app.get_attribute("data-rows")), int(app.get_attribute("data-columns"))
     canvas = page.locator("[data-testid=viewport] canvas")
     box = canvas.bounding_box()
-    width, height = int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))  # device scale 1
+    width, height = int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))
+    css_x, css_y = box["width"] / width, box["height"] / height
     scale = min(width / columns, height / rows)
-    return box["x"] + (width - columns * scale) / 2, box["y"] + (height - rows * scale) / 2, scale
+    left = box["x"] + (width - columns * scale) / 2 * css_x
+    top = box["y"] + (height - rows * scale) / 2 * css_y
+    return left, top, scale * css_x
 
 
 def page_point(page, column: float, row: float) -> tuple[float, float]:
@@ -109,16 +116,18 @@ def label_colour(page, kind: str, value: int) -> tuple[int, int, int]:
 # --- pixels ---------------------------------------------------------------------------------------------
 
 
-def overlay_pixels(page) -> np.ndarray:
-    """The label-map overlay canvas as drawn now: (height, width, 4) RGBA, one row per canvas pixel."""
+def overlay_pixels(page, frame: str = AXIAL) -> np.ndarray:
+    """The label-map overlay canvas as drawn now: (height, width, 4) RGBA, one row per canvas pixel. `frame`:
+    the viewer's frame (the axial unless a selector says which)."""
     width, height, encoded = page.evaluate(
-        """() => {
-            const canvas = document.querySelector('canvas.overlay');
+        """(frame) => {
+            const canvas = document.querySelector(`${frame} canvas.overlay`);
             const rgba = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
             let text = '';
             for (let i = 0; i < rgba.length; i += 0x8000) text += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
             return [canvas.width, canvas.height, btoa(text)];
-        }"""
+        }""",
+        frame,
     )
     return np.frombuffer(base64.b64decode(encoded), dtype=np.uint8).reshape(height, width, 4)
 
@@ -131,7 +140,7 @@ def painted(rgba: np.ndarray, colour: tuple[int, int, int], tolerance: int = 4) 
 
 def viewport_screenshot(page) -> np.ndarray:
     """The viewport as the user sees it (image, overlay and info line): (height, width, 3) RGB."""
-    png = page.locator(".viewport-frame").screenshot()
+    png = page.locator(AXIAL).screenshot()
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
@@ -145,7 +154,7 @@ def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 def on_screen(page, box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
     """Where a label-map bounding box is drawn on the overlay canvas (canvas pixels; device scale 1)."""
     left, top, scale = image_box(page)
-    frame = page.locator(".viewport-frame").bounding_box()
+    frame = page.locator(AXIAL).bounding_box()
     x0, y0 = left - frame["x"], top - frame["y"]
     return x0 + box[0] * scale, y0 + box[1] * scale, x0 + box[2] * scale, y0 + box[3] * scale
 
@@ -160,6 +169,6 @@ def centre_of(mask: np.ndarray) -> tuple[float, float]:
 def centre_on_screen(page, labels: np.ndarray) -> tuple[float, float]:
     """Where the centre of a label-map region is drawn on the overlay canvas (canvas pixels; device scale 1)."""
     left, top, scale = image_box(page)
-    frame = page.locator(".viewport-frame").bounding_box()
+    frame = page.locator(AXIAL).bounding_box()
     column, row = centre_of(labels)
     return left - frame["x"] + column * scale, top - frame["y"] + row * scale

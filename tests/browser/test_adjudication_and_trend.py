@@ -24,7 +24,7 @@ from tests.dicom_factory import ct_series, to_bytes
 from tests.review_fixtures import reader_1_labels, reader_2_labels, wait_for_series_jobs
 
 from .conftest import import_phantom_patient
-from .helpers import api_get, bounding_box, on_screen, overlay_pixels, painted, wait_viewer
+from .helpers import AXIAL, api_get, bounding_box, on_screen, overlay_pixels, painted, wait_viewer
 from .test_review_journey import finish_review_by_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
@@ -41,8 +41,11 @@ def make_users() -> dict:
 
 @pytest.fixture
 def submitted_review():
+    return submitted_series(make_users())
+
+
+def submitted_series(users: dict) -> Series:
     """A 4-slice series both readers submitted: reader 1's reticulation and reader 2's GGO on slice 1."""
-    users = make_users()
     sources = [SourceFile(f"s{i}.dcm", to_bytes(d)) for i, d in enumerate(ct_series(4, seed="adjudication"))]
     series = Series.objects.get(pk=services.series_import(sources=sources).series[0].series_id)
     wait_for_series_jobs(series)
@@ -63,7 +66,7 @@ def open_adjudication(open_session, live_server, series):
     wait_viewer(page)
     page.wait_for_selector("[data-testid=slice-list] li")
     page.locator(f"[data-testid=slice-list] button[data-z='{DISAGREEING_SLICE}']").click()
-    page.wait_for_selector(f"canvas.overlay[data-z='{DISAGREEING_SLICE}'][data-layers~='disagreement']")
+    page.wait_for_selector(f"{AXIAL} canvas.overlay[data-z='{DISAGREEING_SLICE}'][data-layers~='disagreement']")
     return page
 
 
@@ -110,8 +113,8 @@ def test_edit_mode_fits_the_screen_and_hides_the_disagreement(submitted_review, 
     assert edit_key.lower() != "e", "E is the eraser for the readers"
     page.get_by_test_id("viewport").focus()
     page.keyboard.press(edit_key.lower())
-    page.wait_for_selector(f"canvas.overlay[data-z='{DISAGREEING_SLICE}'][data-layers~='edit']")
-    layers = page.locator("canvas.overlay").get_attribute("data-layers").split()
+    page.wait_for_selector(f"{AXIAL} canvas.overlay[data-z='{DISAGREEING_SLICE}'][data-layers~='edit']")
+    layers = page.locator(f"{AXIAL} canvas.overlay").get_attribute("data-layers").split()
     assert "disagreement" not in layers, layers
     page.screenshot(path=str(artifacts / "adjudication-edit.png"))
     height = page.viewport_size["height"]
@@ -120,7 +123,7 @@ def test_edit_mode_fits_the_screen_and_hides_the_disagreement(submitted_review, 
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= height, (testid, box)
     # The help says the same key.
     page.keyboard.press("Escape")
-    page.wait_for_selector("canvas.overlay[data-layers~='disagreement']")
+    page.wait_for_selector(f"{AXIAL} canvas.overlay[data-layers~='disagreement']")
     page.keyboard.press("?")
     assert page.get_by_test_id("help").locator(f"kbd:text-is('{edit_key}')").count() == 1
 
@@ -161,7 +164,7 @@ def test_trend_ticks_points_and_comparison(two_visits, open_session, live_server
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(rf"/series/{second.pk}/\?overlay=consensus$"))
     wait_viewer(page)
-    page.wait_for_selector("canvas.overlay[data-layers~='consensus']")
+    page.wait_for_selector(f"{AXIAL} canvas.overlay[data-layers~='consensus']")
     # The visit's involvement in the side panel, as stored.
     stored = Involvement.objects.get(visit=second.visit, source="consensus")
     figures = page.get_by_test_id("visit-involvement")

@@ -20,7 +20,7 @@ from inference.models import LungMask
 from tests.review_fixtures import wait_for_series_jobs
 
 from .conftest import import_phantom_patient
-from .helpers import api_get, api_post, go_to_slice, label_colour, overlay_pixels, painted, wait_viewer
+from .helpers import AXIAL, api_get, api_post, go_to_slice, label_colour, overlay_pixels, painted, wait_viewer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
@@ -134,7 +134,7 @@ def test_lung_method_and_qc_on_series_and_patient_pages(patient, open_session, l
     admin.wait_for_selector("[data-testid=lung-panel][data-state='ready'][data-method='lung3d']")
     # The lung overlay is fetched again once the masks are complete: slice 0 now shows its lung.
     assert api_get(admin, f"series/{third.pk}/lung/").json()["lung_slices"][0] == 0
-    admin.wait_for_selector("canvas.overlay[data-z='0'][data-layers~='lung']")
+    admin.wait_for_selector(f"{AXIAL} canvas.overlay[data-z='0'][data-layers~='lung']")
     assert painted(overlay_pixels(admin), label_colour(admin, "lung", 1)).sum() > 100
     store_reader_involvement(visits)
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from annotations import services as review_services
-from ildplatform import labelmaps, services
-from tests.review_fixtures import wait_for_series_jobs
+from ildplatform import labelmaps
 
-from .conftest import import_phantom_patient
+from .conftest import assigned_reading
 from .helpers import (
+    AXIAL,
     api_get,
     bounding_box,
     centre_of,
@@ -36,14 +36,7 @@ PASSWORD = "pass-word-1"
 
 @pytest.fixture
 def reading(tmp_path):
-    admin = services.user_create(username="boss", role="admin", password=PASSWORD)
-    r1 = services.user_create(username="r1", role="reader", password=PASSWORD)
-    r2 = services.user_create(username="r2", role="reader", password=PASSWORD)
-    adj = services.user_create(username="adj", role="adjudicator", password=PASSWORD)
-    [(series, _, _)] = import_phantom_patient(tmp_path / "phantoms", visits=1, slices=4)
-    wait_for_series_jobs(series)
-    review = review_services.review_assign(series=series, reader_1=r1, reader_2=r2, adjudicator=adj, by=admin)
-    return review.readings.get(role="reader_1")
+    return assigned_reading(tmp_path / "phantoms", slices=4, password=PASSWORD)
 
 
 def assert_same_span(shown, expected, tolerance: float = 2.0) -> None:
@@ -87,12 +80,16 @@ def test_windows_and_shortcut_help_work_from_the_keyboard(reading, open_session,
     page = open_session("r1", PASSWORD)
     page.goto(f"{live_server.url}/read/{reading.pk}/")
     wait_viewer(page)
-    info = page.locator(".viewport-info")
+    info = page.locator(f"{AXIAL} .viewport-info")
     assert "W1500 L-600" in info.inner_text()  # lung window by default
     page.keyboard.press("m")
-    page.wait_for_function("() => document.querySelector('.viewport-info').textContent.includes('W350 L40')")
+    page.wait_for_function(
+        f"(text) => document.querySelector('{AXIAL} .viewport-info').textContent.includes(text)", arg="W350 L40"
+    )
     page.keyboard.press("l")
-    page.wait_for_function("() => document.querySelector('.viewport-info').textContent.includes('W1500 L-600')")
+    page.wait_for_function(
+        f"(text) => document.querySelector('{AXIAL} .viewport-info').textContent.includes(text)", arg="W1500 L-600"
+    )
     page.keyboard.press("c")  # a custom window, typed
     page.keyboard.press("Control+a")
     page.keyboard.type("400")
@@ -100,7 +97,9 @@ def test_windows_and_shortcut_help_work_from_the_keyboard(reading, open_session,
     page.keyboard.press("Control+a")
     page.keyboard.type("50")
     page.keyboard.press("Enter")
-    page.wait_for_function("() => document.querySelector('.viewport-info').textContent.includes('Custom W400 L50')")
+    page.wait_for_function(
+        f"(text) => document.querySelector('{AXIAL} .viewport-info').textContent.includes(text)", arg="Custom W400 L50"
+    )
     page.keyboard.press("?")
     help_panel = page.get_by_test_id("help")
     help_panel.wait_for(state="visible")
@@ -124,16 +123,22 @@ def test_both_rendering_paths_show_the_slice_and_the_mask_in_the_same_place(read
     page.goto(f"{live_server.url}/read/{reading.pk}/?render={render}")
     wait_viewer(page)
     page.wait_for_selector("[data-testid=viewport][data-first-render-ms]")
+    # The axial alone across the stage (the reformats switched off), so that it is wider than tall: the
+    # 512-pixel slice is fitted to the viewport's height and centred, black on either side; the lung window
+    # shows the air around the body as dark grey, so the image's edges can be read off along a row.
+    page.get_by_test_id("show-reformats").uncheck()
+    page.reload()  # the switch is remembered; the viewer starts on the wide stage
+    wait_viewer(page)
+    page.wait_for_selector("[data-testid=viewport][data-first-render-ms]")
     go_to_slice(page, 1, showing="mask")
-    # The slice on screen: the 512-pixel image is fitted to the viewport and centred, black on either side;
-    # the lung window shows the air around the body as dark grey, so the image's edges can be read off.
     left, top, scale = image_box(page)
-    frame = page.locator(".viewport-frame").bounding_box()
+    frame = page.locator(AXIAL).bounding_box()
     page.keyboard.press("o")  # masks off, to see the image alone
-    middle_row = viewport_screenshot(page)[int(frame["height"] // 2), :, 0].astype(float)
+    across = viewport_screenshot(page)[int(frame["height"] // 2), :, 0].astype(float)
     page.keyboard.press("o")
-    grey = np.median(middle_row[middle_row > 24])
-    covered = np.clip(middle_row / grey, 0, 1)  # an edge pixel half covered by the image reads half grey
+    inside = np.nonzero(across > 24)[0]
+    grey = np.median(np.r_[across[inside.min() + 2 : inside.min() + 12], across[inside.max() - 11 : inside.max() - 1]])
+    covered = np.clip(across / grey, 0, 1)  # an edge pixel half covered by the image reads half the air's grey
     image_columns = np.nonzero(covered > 0.1)[0]
     image_left = image_columns.min() + 1 - covered[image_columns.min()]
     image_right = image_columns.max() + covered[image_columns.max()]

@@ -19,7 +19,7 @@ from inference.models import Involvement
 from tests.review_fixtures import wait_for_series_jobs
 
 from .conftest import import_phantom_patient
-from .helpers import api_get, go_to_slice, mask_versions, saved_mask, stroke, wait_saved, wait_viewer
+from .helpers import AXIAL, api_get, go_to_slice, mask_versions, saved_mask, stroke, wait_saved, wait_viewer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
@@ -180,7 +180,7 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
     wait_viewer(adjudicator)
     adjudicator.wait_for_selector("[data-testid=slice-list] li")
     adjudicator.keyboard.press("q")  # reader 1 overlay on as well
-    adjudicator.wait_for_selector("canvas.overlay[data-layers~='reader_1'][data-layers~='disagreement']")
+    adjudicator.wait_for_selector(f"{AXIAL} canvas.overlay[data-layers~='reader_1'][data-layers~='disagreement']")
     adjudicator.screenshot(path=str(artifacts / "adjudication.png"))
     undecided = review_selectors.slices_needing_decision(review)
     assert undecided == [3, 4, 6]
@@ -191,7 +191,7 @@ def test_review_journey_from_reading_to_clinician_trend(world, open_session, liv
         adjudicator.wait_for_selector(f"[data-testid=viewport][data-slice='{z}']")
         if choices[z] == "edited":
             adjudicator.keyboard.press("a")  # Edit (E is the eraser, as for the readers)
-            adjudicator.wait_for_selector(f"canvas.overlay[data-z='{z}'][data-layers~='edit']")
+            adjudicator.wait_for_selector(f"{AXIAL} canvas.overlay[data-z='{z}'][data-layers~='edit']")
             adjudicator.keyboard.press("e")  # eraser over part of the union
             column, row = lung_point(lung[z], "left")
             stroke(adjudicator, [(column - 12, row), (column + 12, row)])

@@ -26,6 +26,7 @@ from tests.review_fixtures import wait_for_series_jobs
 
 from .conftest import import_phantom_patient
 from .helpers import (
+    AXIAL,
     api_get,
     api_post,
     bounding_box,
@@ -169,14 +170,14 @@ def test_adjudicator_runs_the_model_and_sees_its_overlay_and_trend(cast, open_se
         assert not overlay_pixels(adjudicator)[..., 3].any()
     adjudicator.screenshot(path=str(artifacts / "run-model-overlay.png"))
     switch.uncheck()
-    adjudicator.wait_for_selector(f"canvas.overlay[data-z='{z}']:not([data-layers~='{source}'])")
+    adjudicator.wait_for_selector(f"{AXIAL} canvas.overlay[data-z='{z}']:not([data-layers~='{source}'])")
 
     # -- the series page lists the model's predictions from the API, even on a fresh load
     listed = api_get(adjudicator, f"series/{series.pk}/models/").json()
     assert [p["model_version_id"] for p in listed["predictions"]] == [version["id"]], listed
     adjudicator.goto(f"{live_server.url}/series/{series.pk}/?overlay={source}")
     wait_viewer(adjudicator)
-    adjudicator.wait_for_selector(f"canvas.overlay[data-layers~='{source}']")
+    adjudicator.wait_for_selector(f"{AXIAL} canvas.overlay[data-layers~='{source}']")
 
     # -- the patient page's trend shows the model's line
     adjudicator.goto(f"{live_server.url}/patients/{series.visit.patient_id}/")
@@ -196,7 +197,7 @@ def test_adjudicator_runs_the_model_and_sees_its_overlay_and_trend(cast, open_se
     model_switch = adjudicator.get_by_test_id(f"show-{source}")
     assert not model_switch.is_checked()
     model_switch.check()
-    adjudicator.wait_for_selector(f"canvas.overlay[data-layers~='{source}']")
+    adjudicator.wait_for_selector(f"{AXIAL} canvas.overlay[data-layers~='{source}']")
     assert adjudicator.get_by_test_id("run-model-panel").is_visible()
 
     # -- the model is deactivated while the page is open: the run is refused, and the page says why

@@ -1,8 +1,9 @@
 // Cornerstone3D, set up once per page: the core (GPU or CPU rendering), the DICOM loader's web workers,
-// and the mouse tools that move the image (the left button is ours, for painting).
+// and the mouse tools that move the image (the left button is ours, for painting, unless measuring).
 import { init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
 import {
   Enums as ToolEnums,
+  LengthTool,
   PanTool,
   ToolGroupManager,
   WindowLevelTool,
@@ -11,8 +12,10 @@ import {
   init as toolsInit,
 } from '@cornerstonejs/tools';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+import { formatMm } from './image-plane.js';
 
 let initialised = null;
+const MOUSE_TOOLS = [PanTool, ZoomTool, WindowLevelTool, LengthTool];
 
 export function softwareWebGL() {
   try {
@@ -38,22 +41,35 @@ export function initCornerstone() {
       }
       dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)) });
       toolsInit();
-      for (const tool of [PanTool, ZoomTool, WindowLevelTool]) addTool(tool);
+      for (const tool of MOUSE_TOOLS) addTool(tool);
     })();
   }
   return initialised;
 }
 
+function lengthText(data, targetId) {
+  // To a tenth of a millimetre (Cornerstone's own text rounds lengths over 100 mm to whole mm).
+  const { length, unit } = data.cachedStats[targetId] ?? {};
+  return Number.isFinite(length) ? [`${formatMm(length, 1)} ${unit}`] : undefined;
+}
+
 export function bindMouseTools(viewportId, engineId) {
-  // Middle drag pans, right drag zooms, Shift+left drag sets a custom window.
+  // Middle drag pans, right drag zooms, Shift+left drag sets a custom window; measuring(on) gives the
+  // left button to Cornerstone's length tool (its lines stay visible, and movable, when off).
   const { MouseBindings, KeyboardBindings } = ToolEnums;
   const tools = ToolGroupManager.createToolGroup(`tools-${viewportId}`);
   for (const tool of [PanTool, ZoomTool, WindowLevelTool]) tools.addTool(tool.toolName);
+  tools.addTool(LengthTool.toolName, { getTextLines: lengthText });
   tools.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
   tools.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
   tools.setToolActive(WindowLevelTool.toolName, {
     bindings: [{ mouseButton: MouseBindings.Primary, modifierKey: KeyboardBindings.Shift }],
   });
   tools.addViewport(viewportId, engineId);
-  return tools;
+  return {
+    measuring(on) {
+      if (on) tools.setToolActive(LengthTool.toolName, { bindings: [{ mouseButton: MouseBindings.Primary }] });
+      else tools.setToolPassive(LengthTool.toolName);
+    },
+  };
 }

@@ -1,5 +1,6 @@
 // The painting tools on a SliceViewer: brush, eraser and HU-threshold brush on one slice's label map, with
-// undo/redo of whole strokes. The editor knows nothing of the server; `onEdited(z)` tells the owner.
+// undo/redo of whole strokes; and the length tool, which measures on the viewer and never paints. The
+// editor knows nothing of the server; `onEdited(z)` tells the owner.
 // With `queueWhileLoading`, a stroke on a slice whose labels have not arrived yet is not dropped: it is
 // painted into a stroke of its own (the pixels it set, and to what), shown by queuedLabels(z), and
 // painted into the slice's labels when the owner says they are here (arrived(z)).
@@ -8,7 +9,10 @@ export const TOOLS = {
   brush: 'Brush',
   threshold: 'HU-threshold brush',
   eraser: 'Eraser',
+  length: 'Measure',
 };
+
+export const MAX_RADIUS = 60; // brush radius in label-map pixels
 
 const UNDO_LIMIT = 100;
 
@@ -46,12 +50,17 @@ export class LabelEditor {
 
   set(options) {
     Object.assign(this, options);
-    this.radius = Math.max(1, Math.min(60, Math.round(this.radius)));
+    this.radius = Math.max(1, Math.min(MAX_RADIUS, Math.round(this.radius)));
+    this.viewer.setMeasuring(this.tool === 'length');
     this.changed();
   }
 
+  get painting() {
+    return this.enabled && this.tool !== 'length';
+  }
+
   pointerDown(event) {
-    if (!this.enabled || event.button !== 0 || event.shiftKey || event.ctrlKey || event.metaKey) return;
+    if (!this.painting || event.button !== 0 || event.shiftKey || event.ctrlKey || event.metaKey) return;
     const z = this.viewer.z;
     let labels = this.labelsFor(z);
     let queued = null;
@@ -72,7 +81,7 @@ export class LabelEditor {
 
   pointerMove(event) {
     const box = this.viewer.element.getBoundingClientRect();
-    const cursor = this.enabled ? { x: event.clientX - box.left, y: event.clientY - box.top, radius: this.radius } : null;
+    const cursor = this.painting ? { x: event.clientX - box.left, y: event.clientY - box.top, radius: this.radius } : null;
     const stroke = this.stroke;
     if (stroke) {
       const point = this.viewer.eventToPixel(event);

@@ -11,6 +11,27 @@ export class RemoteLabels {
     this.onLoaded = onLoaded;
     this.slices = new Map();
     this.pending = new Map();
+    this.listeners = new Set(); // besides onLoaded: others drawing these labels (the reformats)
+  }
+
+  on(listener) {
+    this.listeners.add(listener);
+  }
+
+  peek(z) {
+    // The labels of slice z if they are here (null: empty or not loaded), without fetching them.
+    return this.slices.get(z) ?? null;
+  }
+
+  loadAll(sliceCount, { parallel = 4 } = {}) {
+    // Every slice, a few requests at a time (the reformats show all of them at once); once until clear().
+    if (this.allLoaded) return this.allLoaded;
+    let next = 0;
+    const worker = async () => {
+      while (next < sliceCount) await this.load(next++);
+    };
+    this.allLoaded = Promise.all(Array.from({ length: parallel }, worker));
+    return this.allLoaded;
   }
 
   labelsFor(z) {
@@ -23,6 +44,7 @@ export class RemoteLabels {
     // Forget every slice (the server's label maps changed); they are fetched again when next drawn.
     this.slices.clear();
     this.pending.clear();
+    this.allLoaded = null;
   }
 
   load(z) {
@@ -41,6 +63,7 @@ export class RemoteLabels {
     }
     this.slices.set(z, labels);
     if (this.onLoaded) this.onLoaded(z);
+    for (const listener of this.listeners) listener(z);
     return labels;
   }
 }

@@ -50,7 +50,10 @@ export function button(text, { key, onclick, testid, pressed, title } = {}) {
 
 export function runPage(main) {
   // A page that cannot start (the label table or its data not reachable) says why instead of staying blank.
-  main().catch((error) => {
+  // body[data-page-ready] says the page has drawn what it loads (the tests and screenshots wait for it).
+  main().then(() => {
+    document.body.dataset.pageReady = '1';
+  }).catch((error) => {
     console.error(error);
     const app = document.getElementById('app');
     app?.append(el('p', { class: 'error', role: 'alert' }, `This page could not start: ${error.message}`));

@@ -1,21 +1,33 @@
 // One slice viewer: a Cornerstone3D stack viewport showing the series' DICOM slices, a slider, an info
-// line, and a LabelOverlay canvas on top for label maps. The viewport element says what it shows in
-// data attributes: data-slice (the slice on screen), data-ready, data-prefetched, and the times of the
-// first image and first render.
-import { Enums, RenderingEngine, imageLoader, utilities as csUtils } from '@cornerstonejs/core';
+// line (slice, position and thickness in mm, window), the patient-direction letters at the edges, the HU
+// under the pointer, and a LabelOverlay canvas on top for label maps. The wheel scrolls, Ctrl/Cmd+wheel
+// zooms around the pointer. The viewport element says what it shows in data attributes: data-slice (the
+// slice on screen), data-ready, data-prefetched, and the times of the first image and first render.
+import { Enums, RenderingEngine, imageLoader, metaData } from '@cornerstonejs/core';
 import { el } from './api.js';
 import { bindMouseTools, initCornerstone } from './cornerstone.js';
+import { edgeLetters, formatMm } from './image-plane.js';
 import { LabelOverlay } from './overlay.js';
+import { pageMemory, storedSlice } from './page-memory.js';
 import { WINDOWS, windowOfRange } from './windowing.js';
 
 let viewerCount = 0;
+const EDGES = ['left', 'right', 'top', 'bottom'];
+const ZOOM_PER_NOTCH = 1.2; // one wheel notch (100 px of deltaY); a trackpad pinch sends smaller steps
+const ZOOM_LIMITS = [0.2, 40]; // relative to the whole slice fitted to the viewport
 
 export class SliceViewer {
-  constructor(container, { seriesId, rows, columns, sliceCount, startSlice = 0 }) {
-    Object.assign(this, { seriesId, rows, columns, sliceCount, z: startSlice });
+  constructor(container, { seriesId, rows, columns, sliceCount, startSlice }) {
+    // A page that does not say where to start gets the slice it showed last (the reader after a reload).
+    this.memory = startSlice === undefined ? pageMemory('slice') : null;
+    const z = startSlice ?? storedSlice(this.memory.load(), sliceCount) ?? 0;
+    Object.assign(this, { seriesId, rows, columns, sliceCount, z });
     this.listeners = new Set();
     this.window = { ...WINDOWS.lung };
     this.image = null;
+    this.pointer = null; // {clientX, clientY} while the pointer is over the image, for the HU probe
+    this.measuring = false;
+    this.mouseTools = null;
     this.imageIds = Array.from(
       { length: sliceCount },
       (_, z) => `wadouri:${location.origin}/api/v1/series/${seriesId}/slices/${z}/dicom`,
@@ -32,14 +44,26 @@ export class SliceViewer {
     this.slider = el('input', { type: 'range', min: '0', max: String(this.sliceCount - 1), value: String(this.z),
       'aria-label': 'Slice', class: 'slice-slider' });
     this.info = el('div', { class: 'viewport-info', 'aria-live': 'polite' });
-    this.frame = el('div', { class: 'viewport-frame' }, this.element, canvas, this.info);
+    this.markers = Object.fromEntries(EDGES.map((edge) =>
+      [edge, el('div', { class: `orientation orientation-${edge}`, 'data-testid': `orientation-${edge}` })]));
+    this.probe = el('div', { class: 'hu-probe', 'data-testid': 'hu-probe', hidden: true });
+    this.frame = el('div', { class: 'viewport-frame' }, this.element, canvas, this.info, Object.values(this.markers), this.probe);
     container.append(this.frame, this.slider);
     this.element.addEventListener('contextmenu', (event) => event.preventDefault());
     this.slider.addEventListener('input', () => this.goTo(Number(this.slider.value)));
     this.element.addEventListener('wheel', (event) => {
       event.preventDefault();
-      this.scroll(Math.sign(event.deltaY) || 0);
+      if (event.ctrlKey || event.metaKey) this.zoomAt(this.canvasPoint(event), wheelZoom(event));
+      else this.scroll(Math.sign(event.deltaY) || 0);
     }, { passive: false });
+    this.element.addEventListener('pointermove', (event) => {
+      this.pointer = { clientX: event.clientX, clientY: event.clientY };
+      this.updateProbe();
+    });
+    this.element.addEventListener('pointerleave', () => {
+      this.pointer = null;
+      this.updateProbe();
+    });
     new ResizeObserver(() => this.resize()).observe(this.frame);
   }
 
@@ -53,7 +77,8 @@ export class SliceViewer {
       defaultOptions: { background: [0, 0, 0] },
     });
     this.viewport = this.engine.getViewport(this.id);
-    bindMouseTools(this.id, this.engine.id);
+    this.mouseTools = bindMouseTools(this.id, this.engine.id);
+    this.mouseTools.measuring(this.measuring);
     this.listen();
     await this.viewport.setStack(this.imageIds, this.z);
     this.setWindow(this.window);
@@ -69,11 +94,15 @@ export class SliceViewer {
       dataset.firstImageMs ??= String(Math.round(performance.now()));
       this.slider.value = String(this.z);
       dataset.slice = String(this.z);
+      this.memory?.save(this.z);
+      this.updateMarkers();
+      this.updateProbe();
       this.emit('slice', this.z);
     });
     this.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
       if (this.image) dataset.firstRenderMs ??= String(Math.round(performance.now()));
       this.drawOverlay();
+      this.updateProbe(); // a zoom or pan moves the image under a still pointer
     });
     this.element.addEventListener(Enums.Events.VOI_MODIFIED, (event) => {
       if (!event.detail.range) return;
@@ -165,13 +194,56 @@ export class SliceViewer {
     this.updateInfo();
   }
 
+  zoomAt(point, factor) {
+    // Zoom by `factor`, keeping the image point under `point` (canvas px) where it is on screen.
+    const viewport = this.viewport;
+    if (!viewport || !this.image) return;
+    const zoom = viewport.getZoom() * factor;
+    if (zoom < ZOOM_LIMITS[0] || zoom > ZOOM_LIMITS[1]) return;
+    const before = viewport.canvasToWorld(point);
+    viewport.setCamera({ parallelScale: viewport.getCamera().parallelScale / factor });
+    const after = viewport.canvasToWorld(point);
+    const { focalPoint, position } = viewport.getCamera();
+    const shift = (world) => world.map((value, axis) => value + before[axis] - after[axis]);
+    viewport.setCamera({ focalPoint: shift(focalPoint), position: shift(position) });
+    viewport.render();
+  }
+
+  setMeasuring(on) {
+    // The left button measures lengths (Cornerstone's length tool) instead of going to the editor.
+    this.measuring = on;
+    this.mouseTools?.measuring(on);
+    this.element.classList.toggle('measuring', on);
+  }
+
   resetView() {
     this.viewport?.resetCamera();
     this.viewport?.render();
   }
 
   updateInfo() {
-    this.info.textContent = `Slice ${this.z + 1} / ${this.sliceCount} · ${this.window.label} W${this.window.width} L${this.window.level}`;
+    const parts = [`Slice ${this.z + 1} / ${this.sliceCount}`];
+    const plane = this.geometry();
+    if (plane) parts.push(`z ${formatMm(plane.position[2])} mm`);
+    if (plane?.sliceThickness) parts.push(`${formatMm(plane.sliceThickness)} mm thick`);
+    parts.push(`${this.window.label} W${this.window.width} L${this.window.level}`);
+    this.info.textContent = parts.join(' · ');
+  }
+
+  updateMarkers() {
+    const plane = this.geometry();
+    const letters = plane ? edgeLetters(plane.rowCosines, plane.columnCosines) : {};
+    for (const edge of EDGES) this.markers[edge].textContent = letters[edge] ?? '';
+  }
+
+  updateProbe() {
+    // The HU and (column, row) of the pixel under the pointer, on the slice on screen.
+    const pixel = this.pointer && this.image ? this.eventToPixel(this.pointer) : null;
+    const column = Math.floor(pixel?.column);
+    const row = Math.floor(pixel?.row);
+    const inside = column >= 0 && column < this.columns && row >= 0 && row < this.rows;
+    this.probe.hidden = !inside;
+    if (inside) this.probe.textContent = `(${column}, ${row}) ${Math.round(this.huAt(row * this.columns + column))} HU`;
   }
 
   resize() {
@@ -181,15 +253,35 @@ export class SliceViewer {
 
   // --- image <-> canvas geometry -----------------------------------------------------------------
 
+  geometry() {
+    // The plane of the image on screen in patient space (DICOM LPS, mm), from its header; null before
+    // it has loaded. pixelSpacing: [between rows, between columns].
+    const plane = this.image ? metaData.get('imagePlaneModule', this.image.imageId) : null;
+    if (!plane?.imagePositionPatient || !plane.rowCosines || !plane.columnCosines) return null;
+    return {
+      pixelSpacing: [plane.rowPixelSpacing ?? plane.pixelSpacing?.[0] ?? null, plane.columnPixelSpacing ?? plane.pixelSpacing?.[1] ?? null],
+      sliceThickness: plane.sliceThickness ?? null,
+      position: [...plane.imagePositionPatient],
+      rowCosines: [...plane.rowCosines],
+      columnCosines: [...plane.columnCosines],
+    };
+  }
+
+  canvasPoint(event) {
+    const box = this.element.getBoundingClientRect();
+    return [event.clientX - box.left, event.clientY - box.top];
+  }
+
   imageTransform() {
     // Affine map from label-map pixel space (0..columns, 0..rows; pixel centres at +0.5) to canvas px.
     // Cornerstone's image coordinates are the same space: (0, 0) is the top-left corner of the image.
     // Its CPU path's worldToCanvas reads a pixel's centre as its corner (measured against the drawn
     // image: half a pixel up and left), so there the map starts half a pixel further on.
     if (!this.viewport || !this.image) return null;
-    const imageId = this.imageIds[this.z];
     const half = this.viewport.useCPURendering ? 0.5 : 0;
-    const at = (u, v) => this.viewport.worldToCanvas(csUtils.imageToWorldCoords(imageId, [u + half, v + half]));
+    const world = imageToWorld(metaData.get('imagePlaneModule', this.imageIds[this.z]));
+    if (!world) return null;
+    const at = (u, v) => this.viewport.worldToCanvas(world(u + half, v + half));
     let origin, alongColumns, alongRows;
     try {
       [origin, alongColumns, alongRows] = [at(0, 0), at(this.columns, 0), at(0, this.rows)];
@@ -210,9 +302,9 @@ export class SliceViewer {
     // The label-map pixel under the pointer: {column, row} (fractional), or null before the first image.
     const t = this.imageTransform();
     if (!t) return null;
-    const box = this.element.getBoundingClientRect();
-    const dx = event.clientX - box.left - t.e;
-    const dy = event.clientY - box.top - t.f;
+    const [x, y] = this.canvasPoint(event);
+    const dx = x - t.e;
+    const dy = y - t.f;
     const determinant = t.a * t.d - t.b * t.c;
     return { column: (t.d * dx - t.c * dy) / determinant, row: (-t.b * dx + t.a * dy) / determinant };
   }
@@ -223,4 +315,21 @@ export class SliceViewer {
     if (this.image.preScale && this.image.preScale.scaled) return value;
     return value * (this.image.slope ?? 1) + (this.image.intercept ?? 0);
   }
+}
+
+function imageToWorld(plane) {
+  // Image coordinates (u along the columns, v down the rows; pixel centres at +0.5) to patient mm, with
+  // DICOM's spacing: u steps the distance between columns along the row cosines. (Cornerstone's
+  // imageToWorldCoords swaps the two spacings, which only shows on non-square pixels, as in a reformat.)
+  if (!plane?.imagePositionPatient || !plane.rowCosines || !plane.columnCosines) return null;
+  const betweenColumns = plane.columnPixelSpacing || 1;
+  const betweenRows = plane.rowPixelSpacing || 1;
+  return (u, v) => plane.imagePositionPatient.map((origin, axis) =>
+    origin + plane.rowCosines[axis] * betweenColumns * (u - 0.5) + plane.columnCosines[axis] * betweenRows * (v - 0.5));
+}
+
+function wheelZoom(event) {
+  // The zoom factor of one wheel event: up (negative deltaY) zooms in; lines count as 33 px.
+  const pixels = event.deltaMode === WheelEvent.DOM_DELTA_LINE ? event.deltaY * 33 : event.deltaY;
+  return ZOOM_PER_NOTCH ** (-Math.max(-300, Math.min(300, pixels)) / 100);
 }

@@ -9,6 +9,7 @@ import { canRunModel, modelPanel } from '../lib/run-model.js';
 import { Session, guardPageLeave } from '../lib/save-queue.js';
 import { helpDialog, runPage } from '../lib/ui.js';
 import { SliceViewer } from '../lib/viewport.js';
+import { reformatPanel, reformatSwitch } from '../lib/reformat.js';
 import { overlaySwitch, progressPanel, saveStatus, toolPanel } from './panels.js';
 import './reader.css';
 import { SliceReview } from './review.js';
@@ -23,17 +24,20 @@ async function main() {
   const geometry = { rows: Number(data.rows), columns: Number(data.columns), sliceCount: Number(data.slices) };
   const stage = el('div', { class: 'stage' });
   const panel = el('aside', { class: 'panel', 'aria-label': 'Tools' });
-  app.append(el('div', { class: 'workspace-grid' }, stage, panel));
+  const images = el('div', { class: 'with-reformats' }, stage);
+  app.append(el('div', { class: 'workspace-grid' }, images, panel));
 
   const viewer = new SliceViewer(stage, { seriesId: Number(data.series), ...geometry });
   const session = new Session({ probe: () => getJson(`readings/${page.readingId}/progress/`) });
   let editor = null;
+  let reformats = null;
   const showStatus = () => status.show(summary(), page.submitted);
   const review = new SliceReview({ readingId: page.readingId, session, onChange: () => refresh() });
   const masks = new ReadingMasks({
     readingId: page.readingId, rows: geometry.rows, columns: geometry.columns, session,
     onChange: (z) => {
       if (z === viewer.z) viewer.drawOverlay();
+      reformats?.redrawSoon();
       showStatus();
     },
     onLoaded: (z) => editor?.arrived(z),
@@ -69,6 +73,17 @@ async function main() {
   const models = canRunModel() ? await modelPanel(viewer, { seriesId: Number(data.series), labels: patterns }) : null;
   tools = toolPanel({ viewer, editor, patterns, overlay, models, onSubmit: submit, help, status, progress });
   panel.append(...tools.elements);
+  const reformatShown = reformatSwitch(images, async () => {
+    // The coronal and sagittal reformats show the reader's mask of every slice painted so far.
+    const layers = [
+      { name: 'mask', labels: patterns, peek: (z) => masks.peek(z) },
+      { name: 'queued', labels: patterns, peek: (z) => editor.queuedLabels(z) },
+    ];
+    reformats = await reformatPanel(images, { axial: viewer, seriesId: Number(data.series), layers });
+    const done = review.progress ?? (await review.refresh());
+    for (const z of done?.annotated_slices ?? []) masks.load(z);
+  });
+  overlay.element.after(reformatShown.element);
   editor.on(refresh);
   refresh();
   review.refresh();
@@ -87,6 +102,7 @@ async function main() {
   });
   await viewer.start();
   viewer.element.focus();
+  await reformatShown.start();
 }
 
 runPage(main);

@@ -1,27 +1,39 @@
-// Reader panels: tools, patterns (from the label table), brush size and HU range, undo/redo, the
-// window, the overlay switch, the slices done and the reviewed mark, the save status with conflict
+// Reader panels: tools, patterns (from the label table), brush size (in mm and px) and HU range, undo/redo,
+// the window, the overlay switch, the slices done and the reviewed mark, the save status with conflict
 // choices and the way back in when signed out, and submit.
 import { el } from '../lib/api.js';
-import { TOOLS } from '../lib/editor.js';
+import { MAX_RADIUS, TOOLS } from '../lib/editor.js';
+import { brushDiameterMm, formatMm } from '../lib/image-plane.js';
 import { swatch } from '../lib/labels.js';
 import { button } from '../lib/ui.js';
 import { windowControls } from '../lib/windowing.js';
 
-const TOOL_KEYS = { brush: 'B', threshold: 'T', eraser: 'E' };
+// D for distance: M is the mediastinal window on every viewer page.
+const TOOL_KEYS = { brush: 'B', threshold: 'T', eraser: 'E', length: 'D' };
 
 function brushFields(editor) {
-  const size = el('input', { type: 'range', min: '1', max: '60', value: String(editor.radius), id: 'brush-size', 'data-testid': 'brush-size' });
+  const size = el('input', { type: 'range', min: '1', max: String(MAX_RADIUS), value: String(editor.radius), id: 'brush-size', 'data-testid': 'brush-size' });
   size.addEventListener('input', () => editor.set({ radius: Number(size.value) }));
+  // "8.0 mm (6 px)": the diameter on the patient, then the radius the editor paints with, in pixels.
+  const sizeMm = el('span', { 'data-testid': 'brush-mm' });
   const sizeOut = el('output', { for: 'brush-size' });
+  const readout = el('span', { class: 'brush-readout', 'data-testid': 'brush-readout' }, sizeMm, ' (', sizeOut, ')');
   const huLow = el('input', { type: 'number', step: '10', value: String(editor.huRange.low), id: 'hu-low', 'data-testid': 'hu-low', class: 'num' });
   const huHigh = el('input', { type: 'number', step: '10', value: String(editor.huRange.high), id: 'hu-high', 'data-testid': 'hu-high', class: 'num' });
   const setRange = () => editor.set({ huRange: { low: Number(huLow.value), high: Number(huHigh.value) } });
   huLow.addEventListener('change', setRange);
   huHigh.addEventListener('change', setRange);
   const fieldset = el('fieldset', {}, el('legend', { text: 'Brush' }),
-    el('label', { for: 'brush-size' }, 'Size ', el('kbd', { text: '[ ]' })), size, sizeOut,
+    el('label', { for: 'brush-size' }, 'Size ', el('kbd', { text: '[ ]' })), size, readout,
     el('div', { class: 'hu' }, el('label', { for: 'hu-low', text: 'HU from' }), huLow, el('label', { for: 'hu-high', text: 'to' }), huHigh));
-  return { fieldset, size, sizeOut, inputs: [size, huLow, huHigh] };
+  const refresh = (columnSpacing) => {
+    const diameter = columnSpacing ? `${formatMm(brushDiameterMm(editor.radius, columnSpacing), 1)} mm` : '– mm';
+    size.value = String(editor.radius);
+    size.setAttribute('aria-valuetext', `${diameter} across, radius ${editor.radius} px`);
+    sizeMm.textContent = diameter;
+    sizeOut.textContent = `${editor.radius} px`;
+  };
+  return { fieldset, refresh, inputs: [size, huLow, huHigh] };
 }
 
 function patternButtons(editor, patterns) {
@@ -71,8 +83,7 @@ export function toolPanel({ viewer, editor, patterns, overlay, models, onSubmit,
   const refresh = (submitted) => {
     tools.forEach((node, i) => node.setAttribute('aria-pressed', String(Object.keys(TOOLS)[i] === editor.tool)));
     labels.forEach((node, i) => node.setAttribute('aria-pressed', String(patterns[i].value === editor.label)));
-    brush.size.value = String(editor.radius);
-    brush.sizeOut.textContent = `${editor.radius} px`;
+    brush.refresh(viewer.geometry()?.pixelSpacing[1]);
     undo.disabled = submitted || editor.undoStack.length === 0;
     redo.disabled = submitted || editor.redoStack.length === 0;
     for (const node of [...tools, ...labels, ...brush.inputs, submit]) node.disabled = submitted;

@@ -37,6 +37,11 @@ export class ReadingMasks {
     return null;
   }
 
+  peek(z) {
+    // The labels of slice z if they are here, without asking the server for them.
+    return this.slices.get(z)?.labels ?? null;
+  }
+
   async load(z, { force = false } = {}) {
     if (!force && this.slices.has(z)) return this.slices.get(z);
     if (!force && this.loading.has(z)) return this.loading.get(z);

@@ -6,6 +6,7 @@ import { legendEntries, loadLabelTable } from '../lib/labels.js';
 import { OverlaySwitches, modelOverlay, runModelPanel } from '../lib/run-model.js';
 import { bindPageKeys } from '../lib/shortcuts.js';
 import { helpDialog, runPage } from '../lib/ui.js';
+import { reformatPanel, reformatSwitch } from '../lib/reformat.js';
 import { SliceViewer } from '../lib/viewport.js';
 import { windowControls } from '../lib/windowing.js';
 import { compareSwitch } from './compare.js';
@@ -30,7 +31,8 @@ async function main() {
   const previous = el('div', { class: 'stage', hidden: true, 'data-testid': 'compare' });
   const stage = el('div', { class: 'compare-stage' }, here, previous);
   const panel = el('aside', { class: 'panel', 'aria-label': 'Overlays' });
-  app.append(el('div', { class: 'workspace-grid' }, stage, panel));
+  const images = el('div', { class: 'with-reformats' }, stage);
+  app.append(el('div', { class: 'workspace-grid' }, images, panel));
   const viewer = new SliceViewer(here, { seriesId, ...geometry, startSlice: Math.floor(geometry.sliceCount / 2) });
   const { overlays, models } = await availableOverlays({ seriesId, table });
   const wanted = data.overlay || (overlays[0].name === 'consensus' ? 'consensus' : '');
@@ -43,7 +45,9 @@ async function main() {
   const lungs = lungPanel({ seriesId, lungLabels: table.lung, viewer, onRecomputed: () => switches.reload('lung') });
   const compare = await compareSwitch({ viewer, stage, pane: previous, patientId: Number(data.patient), visitId: series.visit_id, table })
     .catch(() => null); // the comparison is an extra: the page works without it
-  panel.append(...[el('fieldset', {}, el('legend', { text: 'Overlays' }), switches.element), compare, run, windowControls(viewer),
+  const reformatShown = reformatSwitch(images, () => showReformats(images, { viewer, seriesId, switches }));
+  panel.append(...[el('fieldset', {}, el('legend', { text: 'Overlays' }), switches.element), reformatShown.element, compare, run,
+    windowControls(viewer),
     el('p', { class: 'legend' }, ...legendEntries(table.patterns)), involvementPanel({ visitId: series.visit_id, patterns: table.patterns }), lungs,
     el('button', { type: 'button', onclick: () => help.showModal() }, 'Shortcuts ', el('kbd', { text: '?' }))].filter(Boolean));
   bindPageKeys(viewer, {
@@ -55,6 +59,21 @@ async function main() {
   });
   await viewer.start();
   viewer.element.focus();
+  await reformatShown.start();
+}
+
+async function showReformats(images, { viewer, seriesId, switches }) {
+  // The overlays on the coronal and sagittal too: each one's every slice is fetched once it is switched on.
+  const layers = switches.entries.map(({ overlay, source }) => ({ name: overlay.name, labels: overlay.labels,
+    ...(overlay.alpha === undefined ? {} : { alpha: overlay.alpha }), peek: (z) => source.peek(z) }));
+  const reformats = await reformatPanel(images, { axial: viewer, seriesId, layers });
+  const loadShown = () => {
+    for (const { source, input } of switches.entries) if (input.checked) source.loadAll(viewer.sliceCount);
+  };
+  for (const { source } of switches.entries) source.on(reformats.redrawSoon);
+  switches.element.addEventListener('change', loadShown);
+  new MutationObserver(loadShown).observe(viewer.overlay.canvas, { attributes: true, attributeFilter: ['data-layers'] });
+  loadShown();
 }
 
 runPage(main);
