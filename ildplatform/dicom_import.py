@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import math
 import warnings
 import zipfile
 from collections import Counter, defaultdict
@@ -210,11 +211,13 @@ def expand_zip(archive_name: str, data: bytes, limits: ArchiveLimits) -> tuple[l
     for info in members:
         if PurePosixPath(info.filename).name.startswith("."):
             continue
+        if info.flag_bits & 0x1:
+            return [], [FileProblem(f"{archive_name}!{info.filename}", "encrypted archive member: needs a password")]
         try:
             with archive.open(info) as member:
                 # Read at most what is left of the budget: a member may lie about its size.
                 content = member.read(remaining + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as error:
             return [], [FileProblem(f"{archive_name}!{info.filename}", f"corrupt archive member ({error})")]
         remaining -= len(content)
         if remaining < 0:
@@ -240,7 +243,10 @@ def derived_uid(*parts: object) -> str:
 
 
 def _text(dataset: Dataset, keyword: str) -> str:
-    value = dataset.get(keyword, "")
+    try:
+        value = dataset.get(keyword, "")
+    except Exception as error:  # an unknown VR or a value its VR cannot hold
+        raise HeaderRefused(f"{keyword} cannot be read ({str(error)[:120]})") from error
     return "" if value is None else str(value).strip()
 
 
@@ -262,6 +268,75 @@ def _floats(dataset: Dataset, keyword: str) -> tuple[float, ...] | None:
         return tuple(float(v) for v in value)
     except (TypeError, ValueError):
         return None
+
+
+class HeaderRefused(Exception):
+    """A header element that cannot be read or makes no physical sense; the message names it."""
+
+
+# The physical range each number may take; anything else (NaN, inf, 1e308, a zero spacing) is refused
+# rather than carried into areas, volumes and positions.
+NUMBER_RANGES = {
+    "PixelSpacing": (1e-3, 50.0),
+    "SliceThickness": (1e-3, 100.0),
+    "SpacingBetweenSlices": (1e-3, 100.0),
+    "RescaleSlope": (1e-6, 1e3),
+    "RescaleIntercept": (-1e5, 1e5),
+    "ImagePositionPatient": (-1e5, 1e5),
+    "ImageOrientationPatient": (-1.0 - 1e-3, 1.0 + 1e-3),
+    "NumberOfFrames": (1, 1e6),
+}
+# The longest value DICOM allows for the elements that identify a patient, study, series or image.
+TEXT_LIMITS = {"PatientID": 64, "PatientName": 324, "PatientBirthDate": 18, "PatientSex": 16,
+               "StudyInstanceUID": 64, "SeriesInstanceUID": 64, "SOPInstanceUID": 64, "SOPClassUID": 64,
+               "FrameOfReferenceUID": 64, "AccessionNumber": 16, "StudyID": 16, "StudyDate": 18,
+               "Modality": 16}  # fmt: skip
+
+
+def header_numbers(dataset: Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
+    """The element's `count` numbers, each finite and inside NUMBER_RANGES; None when it is absent or
+    empty. Raises HeaderRefused naming the element and the value otherwise."""
+    try:
+        value = dataset.get(keyword)
+        if value is None or value == "":
+            return None
+        values = [value] if isinstance(value, (str, int, float)) else list(value)
+        numbers = tuple(float(v) for v in values)
+    except Exception as error:  # unknown VR, text where a number belongs: pydicom raises many kinds
+        raise HeaderRefused(f"{keyword} cannot be read as a number ({str(error)[:120]})") from error
+    if len(numbers) != count:
+        raise HeaderRefused(f"{keyword} must have {count} value(s), not {len(numbers)}")
+    low, high = NUMBER_RANGES[keyword]
+    for number in numbers:
+        if not (math.isfinite(number) and low <= number <= high):
+            raise HeaderRefused(f"{keyword} {number!r} is not a plausible value (allowed: {low:g} to {high:g})")
+    return numbers
+
+
+def header_orientation(dataset: Dataset) -> tuple[float, ...]:
+    """ImageOrientationPatient: two unit vectors at right angles (axial when absent)."""
+    orientation = header_numbers(dataset, "ImageOrientationPatient", 6)
+    if orientation is None:
+        return AXIAL_ORIENTATION
+    row, column = np.asarray(orientation[:3]), np.asarray(orientation[3:])
+    if abs(np.linalg.norm(row) - 1) > 0.01 or abs(np.linalg.norm(column) - 1) > 0.01 or abs(row @ column) > 0.01:
+        raise HeaderRefused(f"ImageOrientationPatient {list(orientation)} is not two unit vectors at right angles")
+    return orientation
+
+
+def check_identity_text(dataset: Dataset) -> None:
+    """The identifying text elements are text of a length DICOM allows (a 70,000-byte PatientID is not)."""
+    for keyword, limit in TEXT_LIMITS.items():
+        try:
+            value = dataset.get(keyword)
+        except Exception as error:
+            raise HeaderRefused(f"{keyword} cannot be read ({str(error)[:120]})") from error
+        if value is None:
+            continue
+        if isinstance(value, (bytes, bytearray)):
+            raise HeaderRefused(f"{keyword} is raw bytes of an unknown encoding, not text")
+        if len(str(value)) > limit:
+            raise HeaderRefused(f"{keyword} is {len(str(value))} characters long, more than DICOM allows ({limit})")
 
 
 def _read_dataset(source: SourceFile) -> Dataset | FileProblem:
@@ -301,7 +376,17 @@ def parse_instance(source: SourceFile, allowed_modalities: Iterable[str] = ()) -
     dataset = _read_dataset(source)
     if isinstance(dataset, FileProblem):
         return dataset
+    try:
+        return _parse_image(source, dataset, allowed_modalities)
+    except HeaderRefused as refused:
+        return FileProblem(source.name, str(refused))
+
+
+def _parse_image(
+    source: SourceFile, dataset: Dataset, allowed_modalities: Iterable[str]
+) -> ParsedInstance | FileProblem:
     name = source.name
+    check_identity_text(dataset)
     sop_class = _text(dataset, "SOPClassUID")
     modality = _text(dataset, "Modality").upper()
     allowed = {"CT"} | {m.upper() for m in allowed_modalities}
@@ -312,14 +397,21 @@ def parse_instance(source: SourceFile, allowed_modalities: Iterable[str] = ()) -
         return FileProblem(name, f"modality {modality} is not CT (use --allow-modality {modality} to import it)")
     if not modality and sop_class not in CT_SOP_CLASSES and not allowed - {"CT"}:
         return FileProblem(name, "no Modality and not a CT SOP class: cannot tell it is CT")
-    if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
+    frames = header_numbers(dataset, "NumberOfFrames", 1)
+    if frames and frames[0] > 1:
         return FileProblem(name, "multi-frame images are not supported (one slice per file)")
     rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
     if rows < 16 or columns < 16:
         return FileProblem(name, f"image size {rows}x{columns} is missing or too small")
-    pixel_spacing = _floats(dataset, "PixelSpacing")
-    if not pixel_spacing or len(pixel_spacing) != 2 or min(pixel_spacing) <= 0:
+    pixel_spacing = header_numbers(dataset, "PixelSpacing", 2)
+    if not pixel_spacing:
         return FileProblem(name, "no valid PixelSpacing: areas and volumes would be meaningless")
+    for keyword in ("SliceThickness", "SpacingBetweenSlices"):
+        header_numbers(dataset, keyword, 1)  # optional, but never nonsense
+    slope = (header_numbers(dataset, "RescaleSlope", 1) or (1.0,))[0]
+    intercept = (header_numbers(dataset, "RescaleIntercept", 1) or (0.0,))[0]
+    orientation = header_orientation(dataset)
+    position = header_numbers(dataset, "ImagePositionPatient", 3)
     try:
         pixels = dataset.pixel_array
     except Exception as error:
@@ -327,19 +419,14 @@ def parse_instance(source: SourceFile, allowed_modalities: Iterable[str] = ()) -
         return FileProblem(name, f"pixel data cannot be decoded, truncated or corrupt ({syntax}: {error})")
     if pixels.shape != (rows, columns):
         return FileProblem(name, f"pixel data shape {pixels.shape} does not match Rows x Columns {rows}x{columns}")
-    slope = float(dataset.get("RescaleSlope", 1) or 1)
-    intercept = float(dataset.get("RescaleIntercept", 0) or 0)
     hu = np.clip(np.rint(pixels.astype(np.float32) * slope + intercept), -32768, 32767).astype(np.int16)
     pixel_digest = hashlib.blake2b(hu.tobytes(), digest_size=16).hexdigest()
 
-    orientation = _floats(dataset, "ImageOrientationPatient") or AXIAL_ORIENTATION
-    if len(orientation) != 6:
-        return FileProblem(name, "ImageOrientationPatient must have 6 values")
-    position = _floats(dataset, "ImagePositionPatient")
-    if position is not None and len(position) != 3:
-        position = None
-    instance_number = dataset.get("InstanceNumber")
-    instance_number = int(instance_number) if instance_number not in (None, "") else None
+    try:
+        instance_number = dataset.get("InstanceNumber")
+        instance_number = int(instance_number) if instance_number not in (None, "") else None
+    except Exception as error:
+        raise HeaderRefused(f"InstanceNumber is not a whole number ({str(error)[:120]})") from error
 
     patient_key = _text(dataset, "PatientID") or derived_uid(
         _text(dataset, "PatientName"), _text(dataset, "PatientBirthDate"), _text(dataset, "PatientSex")

@@ -159,6 +159,93 @@ def case_bad_visit_date():
     return BadImport(series_files(ct_series(2)), "visit", "visit", options={"visit_date": "2024-13-45"})
 
 
+def patched(dataset, tag: tuple[int, int], vr: bytes, old_value: bytes, new_vr: bytes, new_value: bytes) -> bytes:
+    """The file's bytes with one explicit-VR element rewritten (VR and value of the same length): values
+    pydicom itself refuses to write, as scanners and tools in the wild do write them."""
+    data = to_bytes(dataset)
+    group, element = tag
+    head = group.to_bytes(2, "little") + element.to_bytes(2, "little")
+    old = head + vr + len(old_value).to_bytes(2, "little") + old_value
+    assert data.count(old) == 1 and len(new_value) == len(old_value)
+    return data.replace(old, head + new_vr + len(new_value).to_bytes(2, "little") + new_value)
+
+
+def one_bad_among_good(bad_name: str, bad: bytes) -> dict[str, bytes]:
+    """A good 4-slice series and one bad file: the refusal names the bad one and stores nothing."""
+    return series_files(ct_series(4, seed="among")) | {bad_name: bad}
+
+
+def case_unknown_vr_in_pixel_spacing():
+    dataset = ct_series(1)[0]
+    dataset.PixelSpacing = ["0.7", "0.7"]
+    bad = patched(dataset, (0x0028, 0x0030), b"DS", b"0.7\\0.7 ", b"ZZ", b"0.7\\0.7 ")
+    return BadImport(one_bad_among_good("odd-vr.dcm", bad), "PixelSpacing", "odd-vr.dcm")
+
+
+def case_non_numeric_number_of_frames():
+    dataset = ct_series(1)[0]
+    dataset.NumberOfFrames = "11"
+    bad = patched(dataset, (0x0028, 0x0008), b"IS", b"11", b"IS", b"1A")
+    return BadImport(one_bad_among_good("frames.dcm", bad), "NumberOfFrames", "frames.dcm")
+
+
+def case_non_numeric_rescale_slope():
+    dataset = ct_series(1)[0]
+    dataset.RescaleSlope = "1.0"
+    bad = patched(dataset, (0x0028, 0x1053), b"DS", b"1.0 ", b"DS", b"one ")
+    return BadImport(one_bad_among_good("slope.dcm", bad), "RescaleSlope", "slope.dcm")
+
+
+def with_value(keyword: str, value, name: str) -> dict[str, bytes]:
+    dataset = ct_series(1, seed=name)[0]
+    setattr(dataset, keyword, value)
+    return {name: to_bytes(dataset)}
+
+
+NONSENSE = {
+    "PixelSpacing": (["inf", "inf"], ["1e308", "1e308"], ["0", "0.7"], ["-0.7", "0.7"]),
+    "RescaleSlope": ("NaN", "0", "1e308", "inf"),
+    "RescaleIntercept": ("NaN", "-inf"),
+    "ImagePositionPatient": (["NaN", "0", "0"], ["inf", "0", "0"]),
+    "ImageOrientationPatient": ([0, 0, 0, 0, 0, 0], ["NaN", 0, 0, 0, 1, 0], [1, 0, 0, 1, 0, 0]),
+    "SliceThickness": ("0", "-1", "NaN"),
+}
+
+
+def nonsense_case(keyword: str, index: int):
+    def case():
+        value = NONSENSE[keyword][index]
+        return BadImport(with_value(keyword, value, f"{keyword.lower()}-{index}.dcm"), keyword)
+
+    return case
+
+
+for _keyword, _values in NONSENSE.items():
+    for _index in range(len(_values)):
+        globals()[f"case_nonsense_{_keyword}_{_index}"] = nonsense_case(_keyword, _index)
+
+
+def case_encrypted_zip_member():
+    archive = bytearray(zip_bytes({"s0.dcm": to_bytes(ct_series(1)[0])}))
+    # Set the "encrypted" flag (bit 0) in the local header and the central directory entry.
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = archive.index(signature) + offset
+        archive[at] |= 0x01
+    return BadImport({"locked.zip": bytes(archive)}, "encrypted", "s0.dcm")
+
+
+def case_huge_patient_id_of_unknown_vr():
+    dataset = ct_series(1)[0]
+    dataset.PatientID = "X" * 64
+    data = to_bytes(dataset)
+    head = (0x0010).to_bytes(2, "little") + (0x0020).to_bytes(2, "little")
+    old = head + b"LO" + (64).to_bytes(2, "little") + b"X" * 64
+    huge = b"Y" * 70_000
+    new = head + b"UN" + b"\x00\x00" + len(huge).to_bytes(4, "little") + huge
+    assert data.count(old) == 1
+    return BadImport(one_bad_among_good("long-id.dcm", data.replace(old, new)), "PatientID", "long-id.dcm")
+
+
 CASES = {name[5:]: factory for name, factory in sorted(globals().items()) if name.startswith("case_")}
 
 
