@@ -6,13 +6,14 @@ from django.contrib.auth.models import User
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ildplatform import labelmaps
 from ildplatform.apis import JobOutputSerializer, SliceLabelMapApi, png_response
 from ildplatform.exceptions import DomainError, NotFound
+from ildplatform.parsing import BoundedJSONParser, StrictBooleanField, StrictCharField
 from ildplatform.permissions import IsPlatformAdmin
 from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
@@ -43,6 +44,8 @@ class UserField(serializers.Field):
     """A user by username or id."""
 
     def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (str, int)):
+            raise serializers.ValidationError("a username (text) or a user id (a whole number)")
         user = User.objects.filter(Q(username=str(data)) | Q(pk=int(data) if str(data).isdigit() else None)).first()
         if user is None:
             raise serializers.ValidationError(f"no user {data!r}")
@@ -98,8 +101,8 @@ class ReviewSettingsApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
-        ai_preannotation = serializers.BooleanField(required=False)
-        blind_to_priors = serializers.BooleanField(
+        ai_preannotation = StrictBooleanField(required=False)
+        blind_to_priors = StrictBooleanField(
             required=False, help_text="hide the patient's other results from a reader whose reading is open"
         )
 
@@ -219,7 +222,7 @@ class SliceReviewedApi(APIView):
     """PUT {"reviewed": true|false}: mark a slice of one's own open reading as reviewed (e.g. a normal slice)."""
 
     class InputSerializer(serializers.Serializer):
-        reviewed = serializers.BooleanField()
+        reviewed = StrictBooleanField()
 
     @extend_schema(request=InputSerializer, responses=ReadingProgressSerializer)
     def put(self, request, reading_id: int, z_index: int):
@@ -248,7 +251,7 @@ class ReopenApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=2000)
+        reason = StrictCharField(max_length=2000)
 
     @extend_schema(request=InputSerializer, responses=ReadingOutputSerializer)
     def post(self, request, reading_id: int):
@@ -306,10 +309,10 @@ class ConsensusApi(APIView):
 class ConsensusDecisionApi(APIView):
     """Decide one slice: reader_1, reader_2, union, intersection, or edited (with the mask)."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
-        decision = serializers.CharField(max_length=16)
+        decision = StrictCharField(max_length=16)
         mask = serializers.FileField(required=False)
 
     @extend_schema(request=InputSerializer, responses={200: dict})

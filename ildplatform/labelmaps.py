@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: no data, fixed CRC
+MAX_PIXELS = 4096 * 4096  # far above any CT slice; a header claiming more is refused before decoding
 
 
 class LabelMapError(ValueError):
@@ -25,14 +27,28 @@ def encode_png(labels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header (its first chunk, IHDR), without decoding it."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        raise LabelMapError("corrupt PNG (no IHDR header chunk)")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def decode_png(data: bytes, *, shape: tuple[int, int] | None = None, max_label: int = 255) -> np.ndarray:
     """Decode and check a label map PNG: 8-bit single channel, expected size, labels 0..max_label."""
     if not data.startswith(PNG_SIGNATURE):
         raise LabelMapError("not a PNG file")
+    width, height = png_size(data)
+    if shape is not None and (height, width) != tuple(shape):
+        raise LabelMapError(f"label map is {width}x{height} pixels, the slice is {shape[1]}x{shape[0]}")
+    if width * height > MAX_PIXELS:
+        raise LabelMapError(f"PNG of {width}x{height} pixels is larger than any slice")
+    if not data.endswith(PNG_END):
+        raise LabelMapError("corrupt PNG (truncated: it does not end with its IEND chunk)")
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise LabelMapError(f"corrupt PNG ({error})") from None
     if image.mode not in ("L", "P", "1"):
         raise LabelMapError(f"PNG must be 8-bit single-channel (mode L), got mode {image.mode}")

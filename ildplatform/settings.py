@@ -138,6 +138,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON nested deeper than the API ever takes is refused before it is decoded (ildplatform/parsing.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "ildplatform.parsing.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "ildplatform.routing.ApiSchema",
     "EXCEPTION_HANDLER": "ildplatform.exceptions.api_exception_handler",
 }

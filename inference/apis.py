@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from ildplatform.apis import JobOutputSerializer, SliceLabelMapApi
 from ildplatform.exceptions import Forbidden
 from ildplatform.involvement import INVOLVEMENT_FIELDS
+from ildplatform.parsing import StrictBooleanField, StrictCharField, StrictIntegerField
 from ildplatform.permissions import IsPlatformAdmin, MayRunModel, has_role, may_run_model
 from ildplatform.roles import ADMIN
 from ildplatform.routing import ApiRoutes
@@ -218,8 +219,8 @@ class ModelActivationApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
-        active = serializers.BooleanField()
-        reason = serializers.CharField(max_length=500)
+        active = StrictBooleanField()
+        reason = StrictCharField(max_length=500)
 
     @extend_schema(request=InputSerializer, responses=ModelVersionOutputSerializer)
     def post(self, request, model_version_id: int):
@@ -239,15 +240,15 @@ class ModelTrainingApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         task = serializers.ChoiceField(choices=ModelVersion.Task.values)
-        source = serializers.CharField(max_length=32, default="phantoms")
+        source = StrictCharField(max_length=32, default="phantoms")
         variant = serializers.ChoiceField(choices=("table2", "text"), default="table2")
-        folds = serializers.IntegerField(min_value=2, max_value=10, default=5)
-        epochs = serializers.IntegerField(min_value=1, max_value=1000, default=300)
-        seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+        folds = StrictIntegerField(min_value=2, max_value=10, default=5)
+        epochs = StrictIntegerField(min_value=1, max_value=1000, default=300)
+        seed = StrictIntegerField(min_value=0, max_value=2**31 - 1, default=0)
         test_patients = serializers.ListField(
-            child=serializers.CharField(max_length=64), max_length=1000, required=False, allow_null=True, default=None
+            child=StrictCharField(max_length=64), max_length=1000, required=False, allow_null=True, default=None
         )
-        transfer = serializers.BooleanField(default=True, help_text="ggo: start from the active reticulation model")
+        transfer = StrictBooleanField(default=True, help_text="ggo: start from the active reticulation model")
         settings = serializers.DictField(
             child=serializers.JSONField(), required=False, default=dict,
             help_text='other hyperparameters by name, e.g. {"learning_rate": 0.001, "augmentation.copies": 2}',

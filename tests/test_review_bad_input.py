@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -98,6 +99,51 @@ DECISION_CASES = {
 }  # fmt: skip
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims another size (its CRC fixed, so only the size is wrong)."""
+    data = bytearray(GOOD)
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    return bytes(data)
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # Python's json recursion gives out long before this
+MASK_PUT = "/api/v1/readings/{r1}/slices/1/mask"
+
+HOSTILE_CASES = {
+    "png claims 100000x100000": ("reader_1", "assigned", "put", MASK_PUT,
+                                 {"data": png_claiming(100_000, 100_000), "content_type": "image/png",
+                                  "HTTP_IF_MATCH": '"1"'}, 400, "100000x100000 pixels, the slice is 64x64"),
+    "real 6000x6000 png": ("reader_1", "assigned", "put", MASK_PUT,
+                           {"data": png_of(np.zeros((6_000, 6_000), np.uint8)), "content_type": "image/png",
+                            "HTTP_IF_MATCH": '"1"'}, 400, "6000x6000 pixels"),
+    "png without IEND": ("reader_1", "assigned", "put", MASK_PUT,
+                         {"data": GOOD[:-12], "content_type": "image/png", "HTTP_IF_MATCH": '"1"'}, 400, "IEND"),
+    "deep json on assign": ("admin", "assigned", "post", "/api/v1/series/{s}/readings/",
+                            {"data": DEEP, "content_type": "application/json"}, 400, "nests 100000 levels"),
+    "deep json on decide": ("adjudicator", "both_submitted", "post", "/api/v1/series/{s}/consensus/slices/1/",
+                            {"data": DEEP, "content_type": "application/json"}, 400, "nests 100000 levels"),
+    "deep json on reopen": ("admin", "one_submitted", "post", "/api/v1/readings/{r1}/reopen/",
+                            {"data": '{"reason": ' + DEEP + "}", "content_type": "application/json"}, 400,
+                            "nests 100001 levels"),
+    "deep json on review": ("admin", "assigned", "patch", "/api/v1/series/{s}/review/",
+                            {"data": DEEP, "content_type": "application/json"}, 400, "nests 100000 levels"),
+    "reason as a number": ("admin", "one_submitted", "post", "/api/v1/readings/{r1}/reopen/",
+                           {"data": {"reason": 123}, "format": "json"}, 400, "Must be text"),
+    "reviewed as text": ("reader_1", "assigned", "put", "/api/v1/readings/{r1}/slices/0/reviewed",
+                         {"data": {"reviewed": "yes"}, "format": "json"}, 400, "true or false"),
+    "switch as text": ("admin", "assigned", "patch", "/api/v1/series/{s}/review/",
+                       {"data": {"ai_preannotation": "true"}, "format": "json"}, 400, "true or false"),
+    "decision as a list": ("adjudicator", "both_submitted", "post", "/api/v1/series/{s}/consensus/slices/1/",
+                           {"data": {"decision": ["union"]}, "format": "json"}, 400, "Must be text"),
+    "reader as an object": ("admin", "assigned", "post", "/api/v1/series/{s}/readings/",
+                            {"data": {"reader_1": {"id": 1}, "reader_2": "r3", "adjudicator": "adj"},
+                             "format": "json"}, 400, "a username"),
+}  # fmt: skip
+
+ALL_CASES = MASK_CASES | DECISION_CASES | HOSTILE_CASES
+
+
 def world(review: Review) -> tuple:
     return (
         list(MaskVersion.objects.order_by("id").values_list("id", "version")),
@@ -109,9 +155,9 @@ def world(review: Review) -> tuple:
     )
 
 
-@pytest.mark.parametrize("case", [*MASK_CASES, *DECISION_CASES])
+@pytest.mark.parametrize("case", ALL_CASES)
 def test_bad_review_input_is_refused_and_changes_nothing(case, db):
-    who, state, method, path, kwargs, status, fragment = (MASK_CASES | DECISION_CASES)[case]
+    who, state, method, path, kwargs, status, fragment = ALL_CASES[case]
     cast = build_cast(state)
     kwargs = dict(kwargs)
     if isinstance(kwargs.get("data"), dict) and "mask" in kwargs["data"]:
