@@ -155,21 +155,22 @@ class SliceDicomApi(APIView):
         return FileResponse(found.dicom_file.open("rb"), content_type="application/dicom")
 
 
+class ReformatPlaneSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="planes of this kind: axial rows (coronal) or columns (sagittal)")
+    width = serializers.IntegerField()
+    column_spacing = serializers.FloatField(help_text="mm")
+
+
 @routes.route("series/<int:series_id>/reformat/", name="series-reformat")
 class SeriesReformatApi(APIView):
     """The layout of the series' coronal and sagittal reformats: the slice on each row (head on top), and
     per plane the number of planes, their width and column spacing; rows are `row_spacing` mm apart."""
 
-    class PlaneSerializer(serializers.Serializer):
-        count = serializers.IntegerField()
-        width = serializers.IntegerField()
-        column_spacing = serializers.FloatField()
-
     class OutputSerializer(serializers.Serializer):
         series_id = serializers.IntegerField()
         slice_order = serializers.ListField(child=serializers.IntegerField())
         row_spacing = serializers.FloatField()
-        planes = serializers.DictField(child=serializers.DictField())
+        planes = serializers.DictField(child=ReformatPlaneSerializer(), help_text="coronal and sagittal")
         axial = serializers.DictField(
             help_text="orientation, head_is_last, top_position, pixel_spacing, frame_of_reference_uid"
         )

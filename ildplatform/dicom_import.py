@@ -260,16 +260,6 @@ def text_values(dataset: Dataset, keyword: str) -> str:
     return "\\".join(str(v).strip() for v in values)
 
 
-def _floats(dataset: Dataset, keyword: str) -> tuple[float, ...] | None:
-    value = dataset.get(keyword)
-    if value is None or value == "":
-        return None
-    try:
-        return tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-
-
 class HeaderRefused(Exception):
     """A header element that cannot be read or makes no physical sense; the message names it."""
 

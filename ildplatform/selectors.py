@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -65,16 +66,23 @@ def job_get(*, job_id: int) -> Job:
     return job
 
 
-def slice_header(series: Series, z_index: int, tags: list[str]) -> pydicom.Dataset:
+def slice_header(series_id: int, z_index: int, tags: list[str]) -> pydicom.Dataset:
     """Some header elements of one stored slice, read without its pixels."""
-    found = slice_get(series_id=series.pk, z_index=z_index)
+    found = slice_get(series_id=series_id, z_index=z_index)
     with found.dicom_file.open("rb") as handle:
         return pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=tags)
 
 
 def series_orientation(series: Series) -> tuple[float, ...]:
     """The series' ImageOrientationPatient (import checked that all its slices share it)."""
-    values = slice_header(series, 0, ["ImageOrientationPatient"]).get("ImageOrientationPatient")
+    return _stored_orientation(series.pk, series.series_uid)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_orientation(series_id: int, series_uid: str) -> tuple[float, ...]:
+    # A stored series never changes, so its first slice's header is read once per process, not on every
+    # reformat plane asked for while scrolling; the UID keys it, in case an id is ever used again.
+    values = slice_header(series_id, 0, ["ImageOrientationPatient"]).get("ImageOrientationPatient")
     return tuple(float(v) for v in values) if values is not None and len(values) == 6 else AXIAL_ORIENTATION
 
 
@@ -97,7 +105,7 @@ def series_reformat_layout(*, series_id: int) -> dict:
     orientation = series_orientation(series)
     head_is_last = reformat.head_is_last_slice(orientation)
     slice_order = reformat.display_slice_order(series.slice_count, head_is_last=head_is_last)
-    top = slice_header(series, slice_order[0], ["ImagePositionPatient", "FrameOfReferenceUID"])
+    top = slice_header(series.pk, slice_order[0], ["ImagePositionPatient", "FrameOfReferenceUID"])
     return {
         "series_id": series.pk,
         "slice_order": slice_order,

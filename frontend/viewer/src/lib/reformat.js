@@ -134,10 +134,11 @@ export async function reformatPanel(container, { axial, seriesId, layers }) {
     viewer.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => viewer.showAxialRow(rowOfSlice.get(axial.z) ?? null));
     return viewer;
   });
-  const redraw = () => viewers.forEach((viewer) => {
-    viewer.drawOverlay();
-    viewer.showAxialRow(rowOfSlice.get(axial.z) ?? null);
-  });
+  const showAxialRow = () => viewers.forEach((viewer) => viewer.showAxialRow(rowOfSlice.get(axial.z) ?? null));
+  const redraw = () => {
+    viewers.forEach((viewer) => viewer.drawOverlay());
+    showAxialRow();
+  };
   let frame = null;
   const redrawSoon = () => {
     // Many slices' labels arrive at once: one redraw per animation frame.
@@ -147,11 +148,10 @@ export async function reformatPanel(container, { axial, seriesId, layers }) {
     });
   };
   axial.on((what, value) => {
-    if (what === 'slice') redraw();
+    if (what === 'slice') showAxialRow(); // the planes' labels do not change with the axial slice
+    if (what === 'layers') redrawSoon(); // an overlay switched on or off on the axial, here too
     if (what === 'window') viewers.forEach((viewer) => viewer.setWindow(value)); // one window for all three
   });
-  // An overlay switched on or off on the axial (its canvas records what it draws) is switched here too.
-  new MutationObserver(redrawSoon).observe(axial.overlay.canvas, { attributes: true, attributeFilter: ['data-layers'] });
   await Promise.all(viewers.map((viewer) => viewer.start()));
   viewers.forEach((viewer) => viewer.setWindow(axial.window));
   return { element, viewers, redraw, redrawSoon };

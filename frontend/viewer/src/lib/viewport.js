@@ -154,6 +154,7 @@ export class SliceViewer {
     const layer = this.layer(name);
     if (layer) layer.visible = visible;
     this.drawOverlay();
+    this.emit('layers', name); // others drawing the same layers (the reformats) follow
   }
 
   setCursor(cursor) {

@@ -71,8 +71,7 @@ async function showReformats(images, { viewer, seriesId, switches }) {
     for (const { source, input } of switches.entries) if (input.checked) source.loadAll(viewer.sliceCount);
   };
   for (const { source } of switches.entries) source.on(reformats.redrawSoon);
-  switches.element.addEventListener('change', loadShown);
-  new MutationObserver(loadShown).observe(viewer.overlay.canvas, { attributes: true, attributeFilter: ['data-layers'] });
+  viewer.on((what) => what === 'layers' && loadShown()); // a switch clicked or its number key pressed
   loadShown();
 }
 
