@@ -418,13 +418,18 @@ def _parse_image(
     except Exception as error:
         raise HeaderRefused(f"InstanceNumber is not a whole number ({str(error)[:120]})") from error
 
-    patient_key = _text(dataset, "PatientID") or derived_uid(
-        _text(dataset, "PatientName"), _text(dataset, "PatientBirthDate"), _text(dataset, "PatientSex")
+    patient_name, birth_date = _text(dataset, "PatientName"), _text(dataset, "PatientBirthDate")
+    patient_key = _text(dataset, "PatientID") or (
+        derived_uid(patient_name, birth_date, _text(dataset, "PatientSex")) if patient_name or birth_date else ""
     )
     study_key = _text(dataset, "StudyInstanceUID") or derived_uid(
         "study", patient_key, _text(dataset, "StudyDate"), _text(dataset, "StudyTime"),
         _text(dataset, "AccessionNumber"), _text(dataset, "StudyID"),
     )  # fmt: skip
+    if not patient_key:
+        # Nothing identifies the patient: two such studies must never become one patient's visits, so each
+        # study is a patient of its own until a user files it under a pseudonym.
+        patient_key = derived_uid("patient of study", study_key)
     # Everything that tells two series apart goes in, so that two series never merge.
     series_key = _text(dataset, "SeriesInstanceUID") or derived_uid(
         "series", study_key, _text(dataset, "SeriesNumber"), _text(dataset, "SeriesDate"),

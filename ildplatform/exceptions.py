@@ -54,6 +54,12 @@ class ImportRejected(DomainError):
         return "\n".join([self.message, *(f"  {p}" for p in self.problems)])
 
 
+class ImportConflict(ImportRejected):
+    """An import refused whole because it contradicts what is stored (a series or instance UID in use)."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status_code)

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from . import dicom_import, events
 from .dicom_import import FileProblem, SeriesGroup, SourceFile
-from .exceptions import DomainError, ImportRejected, PayloadTooLarge
+from .exceptions import DomainError, ImportConflict, ImportRejected, PayloadTooLarge
 from .models import Patient, Series, Slice, Visit
 from .roles import ADMIN, ROLES
 
@@ -182,8 +182,12 @@ def series_import(
     written: list[str] = []
     try:
         with transaction.atomic():
-            for group in groups:
-                results.append(_import_group(group, anonymizer, patient_pseudonym, visit_date, written))
+            planned = [_deidentified(group, anonymizer) for group in groups]
+            conflicts = _conflicts_with_stored(planned, patient_pseudonym)
+            if conflicts:
+                raise ImportConflict(conflicts)
+            for group, existing, patient_facts in planned:
+                results.append(_import_group(group, existing, patient_facts, patient_pseudonym, visit_date, written))
     except Exception:
         # The database rolled back; take the files it would have pointed to with it.
         for name in written:
@@ -192,21 +196,68 @@ def series_import(
     return ImportReport(series=results, skipped=skipped)
 
 
-def _import_group(group, anonymizer, patient_pseudonym, visit_date, written) -> ImportedSeries:
-    when = visit_date or dicom_import.study_date(group.first)
-    # Patient facts are read before de-identification removes them.
+def _deidentified(group: SeriesGroup, anonymizer) -> tuple[SeriesGroup, Series | None, tuple]:
+    """The group de-identified (UIDs replaced the same way every time), the series stored under its UID if
+    any, and the patient facts read before de-identification removed them."""
     patient_facts = (dicom_import.patient_sex(group.first), dicom_import.birth_year(group.first))
     for instance in group.instances:
         dicom_import.deidentify_instance(instance, anonymizer)
-    series_uid = str(group.first.SeriesInstanceUID)
-    existing = Series.objects.select_related("visit__patient").filter(series_uid=series_uid).first()
+    existing = Series.objects.select_related("visit__patient").filter(series_uid=str(group.first.SeriesInstanceUID))
+    return group, existing.first(), patient_facts
+
+
+ONE_SERIES_PER_INSTANCE = "an instance belongs to one series"
+
+
+def _conflicts_with_stored(planned: list[tuple[SeriesGroup, Series | None, tuple]], pseudonym: str | None):
+    """Files that would change a stored series, file it under another patient, or give an instance two
+    series. A stored series is never extended: readings, masks and figures refer to its slices."""
+    problems: list[FileProblem] = []
+    claimed: dict[str, str] = {}  # SOP instance UID -> the series (of this upload) that takes it
+    for group, existing, _ in planned:
+        series_uid = str(group.first.SeriesInstanceUID)
+        by_uid = {str(instance.dataset.SOPInstanceUID): instance.source.name for instance in group.instances}
+        if existing is not None:
+            stored_patient = existing.visit.patient
+            source_key = dicom_import.keyed_hash(settings.DEIDENTIFY_SALT, group.patient_key)
+            if (pseudonym and pseudonym != stored_patient.pseudonym) or (
+                not pseudonym and stored_patient.source_key and stored_patient.source_key != source_key
+            ):
+                reason = (
+                    f"its series is stored already (series #{existing.pk}) under another patient "
+                    f"({stored_patient.pseudonym}); a series belongs to one patient"
+                )
+                problems.append(FileProblem(group.instances[0].source.name, reason))
+                continue
+            stored = set(existing.slices.values_list("sop_uid", flat=True))
+            reason = (
+                f"an instance the stored series #{existing.pk} ({existing.slice_count} slices) does not hold; "
+                "a stored series is not extended, since readings and masks refer to its slices"
+            )
+            problems.extend(FileProblem(name, reason) for uid, name in by_uid.items() if uid not in stored)
+            continue
+        elsewhere = dict(Slice.objects.filter(sop_uid__in=by_uid).values_list("sop_uid", "series_id"))
+        for uid, name in by_uid.items():
+            if uid in elsewhere:
+                reason = (
+                    f"its SOPInstanceUID is stored already in series #{elsewhere[uid]} under another SeriesInstanceUID"
+                )
+                problems.append(FileProblem(name, f"{reason}; {ONE_SERIES_PER_INSTANCE}"))
+            elif claimed.setdefault(uid, series_uid) != series_uid:
+                reason = "its SOPInstanceUID is also in another series of this upload"
+                problems.append(FileProblem(name, f"{reason}; {ONE_SERIES_PER_INSTANCE}"))
+    return problems
+
+
+def _import_group(group, existing, patient_facts, patient_pseudonym, visit_date, written) -> ImportedSeries:
     if existing is not None:
         visit, series, created = existing.visit, existing, False
     else:
         patient = _patient_for(group, patient_pseudonym, *patient_facts)
         for instance in group.instances:
             instance.dataset.PatientName = instance.dataset.PatientID = patient.pseudonym
-        visit, _ = Visit.objects.get_or_create(patient=patient, date=when)
+        visit, _ = Visit.objects.get_or_create(patient=patient, date=visit_date or dicom_import.study_date(group.first))
+        series_uid = str(group.first.SeriesInstanceUID)
         series, created = _store_series(group, visit, series_uid, written), True
         events.series_imported.send(sender=Series, series=series)
         visits_relabel(patient=patient)

@@ -23,21 +23,26 @@ def _env_int(name: str, default: int) -> int:
 DEBUG = _env_bool("DEBUG", False)
 
 
-def _embedded_secret_key() -> str:
-    """A random key made once per installation and kept under var/, for when SECRET_KEY is not set."""
-    path = VAR_DIR / "secret_key"
+# An installation that ran before its de-identification salt was random has a secret key but no salt.
+_FROM_BEFORE_RANDOM_SALT = (VAR_DIR / "secret_key").exists() and not (VAR_DIR / "deidentify_salt").exists()
+
+
+def _installation_secret(name: str, *, kept_value: str | None = None) -> str:
+    """A random value made once per installation and kept under var/, for when the environment sets none
+    (or `kept_value`, for an installation whose earlier data were derived from it)."""
+    path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         try:
-            with open(path, "x", encoding="ascii") as handle:  # "x": a concurrent first start keeps one key
-                handle.write(secrets.token_urlsafe(50))
+            with open(path, "x", encoding="ascii") as handle:  # "x": a concurrent first start keeps one value
+                handle.write(kept_value or secrets.token_urlsafe(50))
             path.chmod(0o600)
         except FileExistsError:
             pass
     return path.read_text(encoding="ascii").strip()
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY") or _embedded_secret_key()
+SECRET_KEY = os.environ.get("SECRET_KEY") or _installation_secret("secret_key")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -176,8 +181,13 @@ IMPORT_MAX_UPLOAD_BYTES = _env_int("IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3)
 IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES = _env_int("IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES", 4 * 1024**3)
 IMPORT_MAX_ARCHIVE_MEMBERS = _env_int("IMPORT_MAX_ARCHIVE_MEMBERS", 20000)
 # Keys the deterministic pseudonyms and replacement UIDs; keep it constant for a deployment so that
-# re-importing the same study maps to the same patient and series.
-DEIDENTIFY_SALT = os.environ.get("DEIDENTIFY_SALT", "ildplatform-embedded")
+# re-importing the same study maps to the same patient and series, and secret, or a pseudonym can be
+# recomputed from a public patient ID. Installations from before it was random keep the old public value
+# (their pseudonyms must keep matching); a system check warns about it.
+PUBLIC_DEIDENTIFY_SALT = "ildplatform-embedded"
+DEIDENTIFY_SALT = os.environ.get("DEIDENTIFY_SALT") or _installation_secret(
+    "deidentify_salt", kept_value=PUBLIC_DEIDENTIFY_SALT if _FROM_BEFORE_RANDOM_SALT else None
+)
 DATA_UPLOAD_MAX_NUMBER_FILES = _env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 5000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024**2
 

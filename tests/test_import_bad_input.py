@@ -246,6 +246,35 @@ def case_huge_patient_id_of_unknown_vr():
     return BadImport(one_bad_among_good("long-id.dcm", data.replace(old, new)), "PatientID", "long-id.dcm")
 
 
+# Conflicts with what is stored (the `existing_import` fixture holds ct_series(3, seed="good")).
+
+
+def case_more_slices_of_a_stored_series():
+    # Slices 4 and 5 of the stored 3-slice series: never dropped with "already imported".
+    files = series_files(ct_series(5, seed="good"))  # listed shuffled: s1 and s4 are instances 4 and 5
+    return BadImport(files, "does not hold; a stored series is not extended", "s1.dcm", api_status=409)
+
+
+def case_stored_instance_under_another_series_uid():
+    dataset = ct_series(3, seed="good")[0]
+    dataset.SeriesInstanceUID = generate_uid()
+    return BadImport({"moved.dcm": to_bytes(dataset)}, "stored already in series", api_status=409)
+
+
+def case_other_patient_with_a_stored_series_uid():
+    dataset = ct_series(1, seed="other", patient_id="SOMEONE-ELSE")[0]
+    dataset.SeriesInstanceUID = ct_series(1, seed="good")[0].SeriesInstanceUID
+    return BadImport({"intruder.dcm": to_bytes(dataset)}, "under another patient", api_status=409)
+
+
+def case_one_instance_in_two_series_of_an_upload():
+    first, second = ct_series(2, seed="new-a"), ct_series(2, seed="new-b")
+    twin = ct_series(2, seed="new-b")[0]
+    twin.SOPInstanceUID = first[0].SOPInstanceUID
+    files = series_files(first, "a") | series_files(second[1:], "b") | {"twin.dcm": to_bytes(twin)}
+    return BadImport(files, "also in another series of this upload", "twin.dcm", api_status=409)
+
+
 CASES = {name[5:]: factory for name, factory in sorted(globals().items()) if name.startswith("case_")}
 
 
