@@ -58,6 +58,7 @@ def archive_limits() -> dicom_import.ArchiveLimits:
     return dicom_import.ArchiveLimits(
         max_uncompressed_bytes=settings.IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES,
         max_members=settings.IMPORT_MAX_ARCHIVE_MEMBERS,
+        max_compression_ratio=settings.IMPORT_MAX_ARCHIVE_COMPRESSION_RATIO,
     )
 
 

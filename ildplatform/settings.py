@@ -180,6 +180,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 IMPORT_MAX_UPLOAD_BYTES = _env_int("IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3)
 IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES = _env_int("IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES", 4 * 1024**3)
 IMPORT_MAX_ARCHIVE_MEMBERS = _env_int("IMPORT_MAX_ARCHIVE_MEMBERS", 20000)
+IMPORT_MAX_ARCHIVE_COMPRESSION_RATIO = _env_int("IMPORT_MAX_ARCHIVE_COMPRESSION_RATIO", 100)
 # Keys the deterministic pseudonyms and replacement UIDs; keep it constant for a deployment so that
 # re-importing the same study maps to the same patient and series, and secret, or a pseudonym can be
 # recomputed from a public patient ID. Installations from before it was random keep the old public value

@@ -1,6 +1,8 @@
 """Pure functions of the importer: ordering, derived UIDs, archive checks."""
 
 import io
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pydicom
@@ -116,3 +118,29 @@ def test_multi_valued_text_is_joined_as_dicom_writes_it_and_one_value_is_kept_wh
     assert dicom_import.text_values(read_back[1], "ConvolutionKernel") == "Br64d\\3"
     del read_back[0].ConvolutionKernel
     assert dicom_import.text_values(read_back[0], "ConvolutionKernel") == ""
+
+
+def test_zip_bomb_is_refused_from_its_directory_without_decompressing(tmp_path):
+    # 2 GiB of zeros in a 2 MB archive, under the 4 GiB budget: the compression ratio gives it away.
+    path = tmp_path / "bomb.zip"
+    zeros = bytes(1024**2)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("scan.dcm", "w", force_zip64=True) as member:
+            for _ in range(2048):
+                member.write(zeros)
+    assert path.stat().st_size < 3_000_000
+    tracemalloc.start()
+    sources, problems = dicom_import.expand_zip("bomb.zip", path.read_bytes(), ArchiveLimits(4 * 1024**3, 100))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sources == [] and problems[0].file == "bomb.zip!scan.dcm" and "zip bomb" in problems[0].reason
+    assert peak < 32 * 1024**2, f"{peak} bytes allocated to refuse it"
+
+
+def test_zip_member_lying_about_its_size_is_not_read_past_it():
+    archive = bytearray(zip_bytes({"liar.dcm": bytes(3_000_000)}))
+    for signature, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local header, central directory
+        start = archive.index(signature)
+        archive[start + size_at : start + size_at + 4] = (1000).to_bytes(4, "little")
+    sources, problems = dicom_import.expand_zip("liar.zip", bytes(archive), LIMITS)
+    assert sources == [] and problems[0].file == "liar.zip!liar.dcm" and "corrupt archive member" in problems[0].reason
