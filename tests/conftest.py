@@ -9,6 +9,10 @@ from rest_framework.test import APIClient
 from ildplatform import embedded, services
 from ildplatform.celery import app as celery_app
 
+from .ci_strict import DATA_ABSENT
+
+pytest_plugins = ["tests.ci_strict"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("ILD_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
@@ -16,7 +20,7 @@ SHARED_DATA = Path(os.environ.get("ILD_SHARED_DATA", REPO_ROOT.parent / "shared"
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real CT data not present at {SHARED_DATA} (CI has it; set ILD_SHARED_DATA elsewhere)")
+        pytest.skip(f"{DATA_ABSENT} at {SHARED_DATA} (CI has it; set ILD_SHARED_DATA elsewhere)")
     return SHARED_DATA
 
 

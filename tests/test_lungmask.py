@@ -21,6 +21,8 @@ from inference.lungmask import (
 )
 from inference.statistics import dice, precision
 
+from .ci_strict import DATA_ABSENT
+
 SHARED_DATA = Path(os.environ.get("ILD_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 RICORD = SHARED_DATA / "ricord-1a-chest-series"
 
@@ -113,7 +115,7 @@ def test_production_mask_equals_reference_on_edge_cases() -> None:
 @pytest.mark.realdata
 def test_production_mask_equals_reference_on_ricord_slices() -> None:
     if not RICORD.is_dir():
-        pytest.skip(f"real CT not present at {RICORD} (CI has it at ../shared/data; set ILD_SHARED_DATA elsewhere)")
+        pytest.skip(f"{DATA_ABSENT} at {RICORD} (CI has it at ../shared/data; set ILD_SHARED_DATA elsewhere)")
     pydicom = pytest.importorskip("pydicom")
     files = sorted(RICORD.glob("*.dcm"))
     assert files, f"no DICOM files in {RICORD}"
