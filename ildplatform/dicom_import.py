@@ -195,7 +195,7 @@ def expand_zip(archive_name: str, data: bytes, limits: ArchiveLimits) -> tuple[l
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [info for info in archive.infolist() if not info.is_dir()]
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
+    except Exception as error:  # zipfile raises many kinds on a damaged directory (version 9.9 is one)
         return [], [FileProblem(archive_name, f"corrupt zip archive ({error})")]
     unsafe = [info.filename for info in members if _unsafe_member_name(info.filename)]
     if unsafe:
@@ -240,7 +240,7 @@ def expand_zip(archive_name: str, data: bytes, limits: ArchiveLimits) -> tuple[l
                 # zipfile stops at the declared size (and then fails the CRC of a member that lied about it),
                 # so the declared sizes checked above bound what is decompressed; the budget is kept anyway.
                 content = member.read(min(remaining, info.file_size) + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as error:
+        except Exception as error:  # as above, for a damaged member
             return [], [FileProblem(f"{archive_name}!{info.filename}", f"corrupt archive member ({error})")]
         remaining -= len(content)
         if remaining < 0:
@@ -298,6 +298,8 @@ NUMBER_RANGES = {
     "ImagePositionPatient": (-1e5, 1e5),
     "ImageOrientationPatient": (-1.0 - 1e-3, 1.0 + 1e-3),
     "NumberOfFrames": (1, 1e6),
+    "Rows": (1, 65535),
+    "Columns": (1, 65535),
 }
 # The longest value DICOM allows for the elements that identify a patient, study, series or image.
 TEXT_LIMITS = {"PatientID": 64, "PatientName": 324, "PatientBirthDate": 18, "PatientSex": 16,
@@ -335,6 +337,29 @@ def header_orientation(dataset: Dataset) -> tuple[float, ...]:
     if abs(np.linalg.norm(row) - 1) > 0.01 or abs(np.linalg.norm(column) - 1) > 0.01 or abs(row @ column) > 0.01:
         raise HeaderRefused(f"ImageOrientationPatient {list(orientation)} is not two unit vectors at right angles")
     return orientation
+
+
+MAX_SEQUENCE_DEPTH = 8
+
+
+def check_every_element_readable(dataset: Dataset, depth: int = 0) -> None:
+    """Every element decodes. pydicom decodes lazily, so a damaged element the importer never reads (a
+    3-byte HighBit, a text VR on a binary tag) would fail later, in de-identification or when the file is
+    written. Private elements are dropped here, as de-identification drops them anyway."""
+    if depth > MAX_SEQUENCE_DEPTH:
+        raise HeaderRefused(f"sequences nested deeper than {MAX_SEQUENCE_DEPTH} levels")
+    for tag in list(dataset.keys()):
+        if tag.is_private:
+            del dataset[tag]
+            continue
+        try:
+            element = dataset[tag]
+        except Exception as error:  # pydicom raises many kinds on a damaged value
+            named = f"{tag} {pydicom.datadict.keyword_for_tag(tag)}".strip()
+            raise HeaderRefused(f"element {named} cannot be read ({str(error)[:160]})") from error
+        if element.VR == "SQ":
+            for item in element.value:
+                check_every_element_readable(item, depth + 1)
 
 
 def check_identity_text(dataset: Dataset) -> None:
@@ -399,6 +424,9 @@ def _parse_image(
     source: SourceFile, dataset: Dataset, allowed_modalities: Iterable[str]
 ) -> ParsedInstance | FileProblem:
     name = source.name
+    check_every_element_readable(dataset)
+    if getattr(dataset, "file_meta", None):
+        check_every_element_readable(dataset.file_meta)
     check_identity_text(dataset)
     sop_class = _text(dataset, "SOPClassUID")
     modality = _text(dataset, "Modality").upper()
@@ -413,7 +441,7 @@ def _parse_image(
     frames = header_numbers(dataset, "NumberOfFrames", 1)
     if frames and frames[0] > 1:
         return FileProblem(name, "multi-frame images are not supported (one slice per file)")
-    rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
+    rows, columns = (int((header_numbers(dataset, keyword, 1) or (0,))[0]) for keyword in ("Rows", "Columns"))
     if rows < 16 or columns < 16:
         return FileProblem(name, f"image size {rows}x{columns} is missing or too small")
     pixel_spacing = header_numbers(dataset, "PixelSpacing", 2)
@@ -671,15 +699,22 @@ def make_deidentifier(salt: str) -> Anonymizer:
     return anonymizer
 
 
+def set_text(dataset: Dataset, keyword: str, value: str) -> None:
+    """Write a text element with the VR the standard gives it (assigning by keyword keeps the file's VR,
+    and a PatientName the file called US could not be written back)."""
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    dataset[tag] = pydicom.DataElement(tag, pydicom.datadict.dictionary_VR(tag), value)
+
+
 def deidentify_instance(instance: ParsedInstance, anonymizer: Anonymizer) -> Dataset:
     """De-identify a file's dataset in place (derived UIDs first, so empty ones get stable values).
 
     The patient's name and ID are left empty; the caller writes the pseudonym there.
     """
     dataset = instance.dataset
-    dataset.SOPInstanceUID = instance.sop_uid
-    dataset.SeriesInstanceUID = instance.series_key
-    dataset.StudyInstanceUID = instance.study_key
+    for keyword, uid in (("SOPInstanceUID", instance.sop_uid), ("SeriesInstanceUID", instance.series_key),
+                         ("StudyInstanceUID", instance.study_key)):  # fmt: skip
+        set_text(dataset, keyword, uid)
     if not getattr(dataset, "file_meta", None):
         dataset.file_meta = FileMetaDataset()
     meta = dataset.file_meta
@@ -691,10 +726,12 @@ def deidentify_instance(instance: ParsedInstance, anonymizer: Anonymizer) -> Dat
         if keyword in dataset:
             del dataset[keyword]
     dataset.remove_private_tags()
-    anonymizer.anonymize(dataset)
-    dataset.PatientName = ""
-    dataset.PatientID = ""
-    dataset.PatientBirthDate = ""
+    try:
+        anonymizer.anonymize(dataset)
+    except Exception as error:  # a value of a type or VR dicognito cannot handle: never store it unscrubbed
+        raise HeaderRefused(f"cannot be de-identified ({type(error).__name__}: {str(error)[:160]})") from error
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate"):
+        set_text(dataset, keyword, "")
     # CT carries no burned-in text in practice; dicognito only sets this when the header says so.
     dataset.PatientIdentityRemoved = "YES"
     dataset.DeidentificationMethod = "PS3.15 basic profile; private tags, free text removed"

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from . import dicom_import, events
-from .dicom_import import FileProblem, SeriesGroup, SourceFile
+from .dicom_import import FileProblem, HeaderRefused, SeriesGroup, SourceFile
 from .exceptions import DomainError, ImportConflict, ImportRejected, PayloadTooLarge
 from .models import Patient, Series, Slice, Visit
 from .roles import ADMIN, ROLES
@@ -201,8 +201,18 @@ def _deidentified(group: SeriesGroup, anonymizer) -> tuple[SeriesGroup, Series |
     """The group de-identified (UIDs replaced the same way every time), the series stored under its UID if
     any, and the patient facts read before de-identification removed them."""
     patient_facts = (dicom_import.patient_sex(group.first), dicom_import.birth_year(group.first))
+    problems = []
     for instance in group.instances:
-        dicom_import.deidentify_instance(instance, anonymizer)
+        try:
+            dicom_import.deidentify_instance(instance, anonymizer)
+            dicom_import.dataset_bytes(instance.dataset)  # what is stored must be writable
+        except HeaderRefused as refused:
+            problems.append(FileProblem(instance.source.name, str(refused)))
+        except Exception as error:  # pydicom refuses to write some values it read
+            reason = f"cannot be written back as DICOM ({type(error).__name__}: {str(error)[:160]})"
+            problems.append(FileProblem(instance.source.name, reason))
+    if problems:
+        raise ImportRejected(problems)
     existing = Series.objects.select_related("visit__patient").filter(series_uid=str(group.first.SeriesInstanceUID))
     return group, existing.first(), patient_facts
 
@@ -256,7 +266,8 @@ def _import_group(group, existing, patient_facts, patient_pseudonym, visit_date,
     else:
         patient = _patient_for(group, patient_pseudonym, *patient_facts)
         for instance in group.instances:
-            instance.dataset.PatientName = instance.dataset.PatientID = patient.pseudonym
+            for keyword in ("PatientName", "PatientID"):
+                dicom_import.set_text(instance.dataset, keyword, patient.pseudonym)
         visit, _ = Visit.objects.get_or_create(patient=patient, date=visit_date or dicom_import.study_date(group.first))
         series_uid = str(group.first.SeriesInstanceUID)
         series, created = _store_series(group, visit, series_uid, written), True

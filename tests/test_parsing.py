@@ -33,3 +33,11 @@ def test_depth_equals_the_decoded_objects_depth():
     for _ in range(2000):
         value = random_json(rng, rng.randint(0, 8))
         assert json_depth(json.dumps(value)) == depth_of(value)
+
+
+def test_token_endpoint_refuses_deep_json_with_400(db):
+    from rest_framework.test import APIClient
+
+    deep = "[" * 50_000 + "]" * 50_000  # DRF's own token view recursed into a 500 on this
+    response = APIClient().post("/api/v1/auth/token/", data=deep, content_type="application/json")
+    assert response.status_code == 400 and "nests 50000 levels" in response.json()["detail"]
