@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -40,6 +41,7 @@ def parse_if_match(header: str | None) -> int | None:
     return int(value)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class UserField(serializers.Field):
     """A user by username or id."""
 

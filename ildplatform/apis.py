@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from . import jobs, labels, reformat, selectors, services
+from . import health, jobs, labels, reformat, selectors, services
 from .dicom_import import SourceFile, expand_zip, looks_like_zip
-from .exceptions import DomainError, ImportRejected, NotFound, PayloadTooLarge
+from .exceptions import DomainError, ImportRejected, NotFound, PayloadTooLarge, TooManyRequests
 from .models import Job, Patient, Series, Visit
 from .permissions import IsPlatformAdmin
 from .routing import ApiRoutes
 
 routes = ApiRoutes()
+
+
+class HealthApi(APIView):
+    """For load balancers and orchestrators: 200 when the database, the broker and the file storage all
+    answer, else 503 naming the part that fails. No sign-in; nothing but the parts' states."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: dict, 503: dict})
+    def get(self, request):
+        report = health.health_report()
+        healthy = all(state == "ok" for state in report.values())
+        return Response(
+            {"status": "ok" if healthy else "failing", **report},
+            status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 class TokenApi(ObtainAuthToken):
@@ -28,6 +48,16 @@ class TokenApi(ObtainAuthToken):
     500)."""
 
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+
+    def post(self, request, *args, **kwargs):
+        # django-axes counts the failures (its backend); a locked-out pair gets told so, not "wrong password".
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        if AxesProxyHandler.is_locked(request, credentials={"username": str(username or "")}):
+            raise TooManyRequests(
+                "too many failed sign-ins for this user from this address: try again in "
+                f"{int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)} minutes"
+            )
+        return super().post(request, *args, **kwargs)
 
 
 def png_response(data: bytes, etag: str | None = None) -> HttpResponse:
@@ -195,7 +225,7 @@ class SeriesReformatPlaneApi(APIView):
     """One coronal plane (axial row `index`) or sagittal plane (axial column `index`) in Hounsfield units:
     little-endian int16, rows as in the layout's slice_order, `X-Rows` x `X-Columns`."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(responses={(200, "application/octet-stream"): bytes}, operation_id="api_v1_series_reformat_plane")
     def get(self, request, series_id: int, plane: str, index: int):
         if plane not in reformat.PLANES:
             raise NotFound(f"no {plane!r} reformat: the planes are {', '.join(reformat.PLANES)}")

@@ -35,6 +35,10 @@ class Conflict(DomainError):
     status_code = status.HTTP_409_CONFLICT
 
 
+class TooManyRequests(DomainError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+
 class PayloadTooLarge(DomainError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 

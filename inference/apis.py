@@ -39,7 +39,7 @@ class SeriesInferenceApi(APIView):
     permission_classes = [MayRunModel]
 
     class InputSerializer(serializers.Serializer):
-        task = serializers.ChoiceField(choices=ModelVersion.Task.values, default=ModelVersion.Task.MERGED)
+        task = serializers.ChoiceField(choices=ModelVersion.Task.choices, default=ModelVersion.Task.MERGED)
 
     @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
     def post(self, request, series_id: int):
@@ -239,7 +239,7 @@ class ModelTrainingApi(APIView):
     permission_classes = [IsPlatformAdmin]
 
     class InputSerializer(serializers.Serializer):
-        task = serializers.ChoiceField(choices=ModelVersion.Task.values)
+        task = serializers.ChoiceField(choices=ModelVersion.Task.choices)
         source = StrictCharField(max_length=32, default="phantoms")
         variant = serializers.ChoiceField(choices=("table2", "text"), default="table2")
         folds = StrictIntegerField(min_value=2, max_value=10, default=5)

@@ -3,6 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
@@ -62,7 +63,7 @@ def test_create_user_command_gives_the_role(role, client):
     user = User.objects.get(username=f"u-{role}")
     assert list(user.groups.values_list("name", flat=True)) == [role]
     assert user.is_staff == (role == "admin")
-    assert client.login(username=f"u-{role}", password="pass-word-1")
+    assert client.login(request=HttpRequest(), username=f"u-{role}", password="pass-word-1")  # axes needs a request
 
 
 @pytest.mark.django_db
@@ -77,6 +78,6 @@ def test_create_user_refuses_duplicates_and_unknown_roles():
 def test_browser_pages_need_login(client, make_user):
     assert client.get("/").status_code == 302
     make_user("reader", username="rita", password="pass-word-1")
-    assert client.login(username="rita", password="pass-word-1")
+    assert client.login(request=HttpRequest(), username="rita", password="pass-word-1")
     page = client.get("/")
     assert page.status_code == 200 and b"rita" in page.content

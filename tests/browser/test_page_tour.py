@@ -74,6 +74,9 @@ def test_every_page_starts_fits_the_screen_and_is_photographed(platform, open_se
         page = pages[who]
         errors = []
         page.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
+        # A resource the Content-Security-Policy refuses (an inline style, a blob worker) is a console error.
+        page.on("console", lambda message, errors=errors: "Content Security Policy" in message.text
+                and errors.append(message.text))  # fmt: skip
         page.goto(f"{live_server.url}{address}")
         page.wait_for_selector(ready, state="attached", timeout=30_000)
         if page.locator(VIEWER.split("[data-ready")[0]).count():

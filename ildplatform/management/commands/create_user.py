@@ -1,3 +1,6 @@
+from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from ildplatform import services
@@ -15,6 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
 
     def handle(self, *args, **options):
+        if options["password"] is not None:
+            try:  # the site's password rules (AUTH_PASSWORD_VALIDATORS), as for a password set in the admin
+                validate_password(options["password"], User(username=options["username"], email=options["email"]))
+            except ValidationError as error:
+                raise CommandError("password refused: " + " ".join(error.messages)) from None
         try:
             user = services.user_create(
                 username=options["username"], role=options["role"], password=options["password"],
