@@ -48,10 +48,8 @@ AVX512-BF16), the same path at 2.2-2.3x `predict`, but the softmax moves by up t
 weights), which changes the involvement the model reports.
 
 On a GPU TensorFlow places the same graph there by itself, `BATCH_SIZE` slices a pass. Mixed
-precision is not used, so CPU and GPU workers agree; TensorFlow's default TensorFloat-32 for GPU
-convolutions (Ampere and later) is left on, since training shares the process, so GPU probabilities
-may differ from CPU ones in the third decimal (expected from TF32's 10-bit mantissa; not measured on
-a GPU yet).
+precision is not used, and TensorFloat-32 is switched off (`unet.full_float32`, for training too), so
+CPU and GPU workers compute in float32 alike.
 """
 
 from __future__ import annotations

@@ -38,6 +38,23 @@ import keras
 import numpy as np
 from keras import layers
 
+
+def full_float32() -> None:
+    """float32 is the only production precision, on GPUs too: TensorFloat-32, on by default for GPU
+    matmuls and convolutions (Ampere and later) in TensorFlow and JAX, flips about 0.3 % of mask pixels,
+    so a series would get other masks on another worker. Called on import: every model passes here."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "float32")
+
+
+full_float32()
+
 INPUT_SHAPE = (128, 128, 1)
 N_CLASSES = 2
 ENCODER_FILTERS = (32, 64, 128, 256)

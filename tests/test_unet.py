@@ -119,3 +119,10 @@ def test_binarize_is_inclusive_so_threshold_one_keeps_saturated_pixels() -> None
     probability = np.array([0.49, 0.5, 1.0], dtype=np.float32)
     assert binarize(probability, 0.5).tolist() == [False, True, True]
     assert binarize(probability, 1.0).tolist() == [False, False, True]
+
+
+def test_tensorfloat32_is_off_once_the_unet_is_imported():
+    tf = pytest.importorskip("tensorflow")
+    import inference.unet  # noqa: F401  (switches it off on import)
+
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
