@@ -49,10 +49,12 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout_s: float = 30.0,
 
 
 def start_redis(port: int, data_dir: Path) -> subprocess.Popen:
+    """Redis on 127.0.0.1 with an append-only file in data_dir: jobs queued when it stops are there again
+    when it starts (without it a restart lost them and their jobs stayed "queued" for ever)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes"],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip

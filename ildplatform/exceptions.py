@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import logging
+
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from .dicom_import import FileProblem
+
+logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -67,4 +73,13 @@ class ImportConflict(ImportRejected):
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database restarting or unreachable: nothing was saved, and the client may try again.
+        logger.error("database unavailable: %s", exc)
+        return Response({"detail": "the database is not reachable right now: nothing was saved, try again"},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})  # fmt: skip
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        logger.error("storage full: %s", exc)
+        return Response({"detail": "the file storage is full: nothing was saved; tell the administrator"},
+                        status=status.HTTP_507_INSUFFICIENT_STORAGE)  # fmt: skip
     return exception_handler(exc, context)

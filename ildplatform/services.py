@@ -117,6 +117,17 @@ def visits_relabel(*, patient: Patient) -> None:
             visit.save(update_fields=["label"])
 
 
+def _stored(name: str, data: bytes, written: list[str]) -> str:
+    """Save a file, its name listed in `written` before the first byte goes out: a write that fails half
+    way (a full disk) leaves a fragment, which the import's cleanup must find too."""
+    name = default_storage.get_available_name(name)
+    written.append(name)
+    saved = default_storage.save(name, ContentFile(data))
+    if saved != name:  # taken meanwhile by another import: the storage chose another name
+        written.append(saved)
+    return saved
+
+
 def _store_series(group: SeriesGroup, visit: Visit, series_uid: str, written: list[str]) -> Series:
     reference = group.instances[0]
     dataset = reference.dataset
@@ -138,16 +149,13 @@ def _store_series(group: SeriesGroup, visit: Visit, series_uid: str, written: li
     )
     buffer = io.BytesIO()
     np.save(buffer, group.hu_volume())
-    series.volume_file = default_storage.save(f"series/{series.pk}/volume.npy", ContentFile(buffer.getvalue()))
-    written.append(series.volume_file)
+    series.volume_file = _stored(f"series/{series.pk}/volume.npy", buffer.getvalue(), written)
     series.save(update_fields=["volume_file"])
     slices = []
     for z_index, (instance, z_position) in enumerate(zip(group.instances, group.z_positions, strict=True)):
-        stored = default_storage.save(
-            f"series/{series.pk}/slices/{z_index:04d}.dcm",
-            ContentFile(dicom_import.dataset_bytes(instance.dataset)),
+        stored = _stored(
+            f"series/{series.pk}/slices/{z_index:04d}.dcm", dicom_import.dataset_bytes(instance.dataset), written
         )
-        written.append(stored)
         slices.append(
             Slice(
                 series=series,

@@ -95,6 +95,11 @@ class LiveServices:
     def worker_logs(self) -> str:
         return "\n".join(p.read_text()[-3000:] for p in sorted(self.tmp_path.glob("worker-*.log")))
 
+    def restart_redis(self) -> None:
+        """Stop Redis as an operator would (SIGTERM: it writes its append-only file) and start it again."""
+        embedded.stop([self.redis])
+        self.redis = embedded.start_redis(self.port, self.tmp_path / "redis")
+
     def stop(self) -> None:
         embedded.stop([*self.workers, self.redis])
 

@@ -95,7 +95,7 @@ def test_registered_model_runs_end_to_end_through_a_real_worker(live_services, t
 
 
 @pytest.mark.timeout(500)
-def test_killed_worker_mid_job_is_finished_exactly_once_by_another(live_services, tmp_path):
+def test_killed_worker_mid_job_is_finished_exactly_once_by_another(live_services, tmp_path, capsys):
     series, _ = import_phantom(tmp_path / "ph", seed=6, slices=64)
     version = inference_services.model_register(
         weights=untrained_weights(tmp_path / "model.weights.h5"), task="ggo", threshold=0.5
@@ -111,6 +111,9 @@ def test_killed_worker_mid_job_is_finished_exactly_once_by_another(live_services
 
     live_services.start_worker()
     watch(job, 300)
+    with capsys.disabled():
+        print(f"\nworker SIGKILLed during inference: jobs submitted 1, completed {int(job.state == Job.State.DONE)}, "
+              f"run again after the fault {job.attempts - 1}")  # fmt: skip
     assert job.state == Job.State.DONE, (job.error, live_services.worker_logs())
     assert job.attempts == 2
     predictions = Prediction.objects.filter(slice__series=series, model_version=version)
