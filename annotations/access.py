@@ -48,7 +48,12 @@ def readings_unblinded_for(review: Review, user) -> bool:
 
 
 def reading_for_view(reading_id: int, user) -> Reading:
-    reading = Reading.objects.select_related("review__series", "user").filter(pk=reading_id).first()
+    reading = (
+        Reading.objects.select_related("review__series__visit", "user")
+        .prefetch_related("review__readings")  # the blinding rule looks at both readings, several times
+        .filter(pk=reading_id)
+        .first()
+    )
     if reading is None:
         raise NotFound(f"no reading with id {reading_id}")
     blinded_to_priors_check(reading.review, user)  # the reader's own earlier readings of the patient too

@@ -3,8 +3,19 @@ from rest_framework.permissions import BasePermission
 from .roles import ADJUDICATOR, ADMIN
 
 
+def forget_roles(sender, instance, **kwargs) -> None:
+    """user.groups changed on this user object: its cached roles are stale (connected in apps.py)."""
+    instance.__dict__.pop("_ild_roles", None)
+
+
 def has_role(user, role: str) -> bool:
-    return bool(user and user.is_authenticated and user.groups.filter(name=role).exists())
+    if not (user and user.is_authenticated):
+        return False
+    # Roles are read once per user object (a request asks several times); a role change shows from
+    # the next request on, which loads the user afresh.
+    if not hasattr(user, "_ild_roles"):
+        user._ild_roles = frozenset(user.groups.values_list("name", flat=True))
+    return role in user._ild_roles
 
 
 class IsPlatformAdmin(BasePermission):

@@ -129,10 +129,14 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL connections are kept for DB_CONN_MAX_AGE seconds (a new one per request forks a server
+# process: measured the largest cost of a small request), checked before each request is served, so a
+# restarted server costs one reconnect and no error.
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=_env_int("DB_CONN_MAX_AGE", 0),
+        conn_max_age=_env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -1,0 +1,76 @@
+"""Locust users of the load benchmark (run by load_readers.py, which seeds the accounts): readers who
+scroll through their series' slices and autosave their mask as they paint, and clinicians who open the
+patient list and a patient's involvement trend."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import random
+
+import numpy as np
+from locust import HttpUser, between, task
+from PIL import Image
+
+CAST = json.loads(open(os.environ["LOAD_CAST_FILE"]).read())  # noqa: SIM115 - read once at start
+READERS = itertools.cycle(CAST["readers"])
+CLINICIANS = itertools.cycle(CAST["clinicians"])
+
+
+def stroke_png(rows: int, columns: int, seed: int) -> bytes:
+    """A label map with a few brush strokes of both patterns, as a reader's autosave sends it."""
+    generator = np.random.default_rng(seed)
+    labels = np.zeros((rows, columns), dtype=np.uint8)
+    for _ in range(6):
+        y, x = generator.integers(40, rows - 40), generator.integers(40, columns - 40)
+        labels[y - 12 : y + 12, x - 30 : x + 30] = generator.integers(1, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(labels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class Reader(HttpUser):
+    fixed_count = len(CAST["readers"])
+    wait_time = between(0.2, 1.0)
+
+    def on_start(self):
+        self.me = next(READERS)
+        self.client.headers["Authorization"] = f"Token {self.me['token']}"
+        self.z = random.randrange(self.me["slices"])
+        self.versions: dict[int, int] = {}
+        self.strokes = [stroke_png(self.me["rows"], self.me["columns"], seed) for seed in range(4)]
+
+    @task(4)
+    def scroll(self):
+        self.z = (self.z + 1) % self.me["slices"]
+        self.client.get(f"/api/v1/series/{self.me['series']}/slices/{self.z}/dicom", name="image GET")
+
+    @task(1)
+    def autosave(self):
+        version = self.versions.get(self.z, 0)
+        with self.client.put(
+            f"/api/v1/readings/{self.me['reading']}/slices/{self.z}/mask", data=random.choice(self.strokes),
+            headers={"Content-Type": "image/png", "If-Match": f'"{version}"'}, name="autosave PUT",
+            catch_response=True,
+        ) as response:  # fmt: skip
+            if response.status_code == 200:
+                self.versions[self.z] = response.json()["version"]
+            else:
+                response.failure(f"{response.status_code}: {response.text[:200]}")
+
+
+class Clinician(HttpUser):
+    fixed_count = len(CAST["clinicians"])
+    wait_time = between(1.0, 3.0)
+
+    def on_start(self):
+        self.me = next(CLINICIANS)
+        self.client.headers["Authorization"] = f"Token {self.me['token']}"
+
+    @task
+    def trend(self):
+        self.client.get("/api/v1/patients/", name="patient list GET")
+        patient = random.choice(CAST["patients"])
+        self.client.get(f"/api/v1/patients/{patient}/involvement/", name="trend GET")
