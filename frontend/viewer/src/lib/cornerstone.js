@@ -1,6 +1,6 @@
 // Cornerstone3D, set up once per page: the core (GPU or CPU rendering), the DICOM loader's web workers,
 // and the mouse tools that move the image (the left button is ours, for painting, unless measuring).
-import { init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
+import { init as coreInit, setCanvasCreator, setUseCPURendering } from '@cornerstonejs/core';
 import {
   Enums as ToolEnums,
   LengthTool,
@@ -38,6 +38,7 @@ export function initCornerstone() {
         // Our label maps are on our own 2D canvas, so Cornerstone's CPU path shows everything we need;
         // it is faster than a software-emulated GPU (SwiftShader, llvmpipe).
         setUseCPURendering(true);
+        setCanvasCreator(memoryCanvas);
       }
       dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)) });
       toolsInit();
@@ -45,6 +46,16 @@ export function initCornerstone() {
     })();
   }
   return initialised;
+}
+
+function memoryCanvas() {
+  // The CPU path draws each slice with 2D canvases (Cornerstone's, made here). Chromium would back them
+  // with the GPU, which on this path is emulated on the CPU: every slice would then cost the emulator an
+  // upload, a scaled draw and a composite of the whole canvas, more than the slice itself. Canvases in
+  // plain memory (willReadFrequently) are drawn by Skia directly and copied once per frame.
+  const canvas = document.createElement('canvas');
+  canvas.getContext('2d', { willReadFrequently: true });
+  return canvas;
 }
 
 function lengthText(data, targetId) {

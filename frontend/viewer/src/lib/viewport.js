@@ -15,6 +15,9 @@ let viewerCount = 0;
 const EDGES = ['left', 'right', 'top', 'bottom'];
 const ZOOM_PER_NOTCH = 1.2; // one wheel notch (100 px of deltaY); a trackpad pinch sends smaller steps
 const ZOOM_LIMITS = [0.2, 40]; // relative to the whole slice fitted to the viewport
+// Slices loaded ahead at once: enough to keep the decoder busy, few enough that a slice asked for on
+// screen finds one of the browser's 6 connections to the server free and little queued before it.
+const PREFETCH_AT_ONCE = 4;
 
 export class SliceViewer {
   constructor(container, { seriesId, rows, columns, sliceCount, startSlice }) {
@@ -28,12 +31,27 @@ export class SliceViewer {
     this.pointer = null; // {clientX, clientY} while the pointer is over the image, for the HU probe
     this.measuring = false;
     this.mouseTools = null;
+    this.direction = 1; // +1 or -1: the way the reader last moved through the slices
+    this.overlayBlank = true; // nothing drawn on the overlay canvas since it was last cleared
     this.imageIds = Array.from(
       { length: sliceCount },
       (_, z) => `wadouri:${location.origin}/api/v1/series/${seriesId}/slices/${z}/dicom`,
     );
     this.id = `viewer-${++viewerCount}`;
     this.build(container);
+    this.loadFirstSlice();
+  }
+
+  async loadFirstSlice() {
+    // Cornerstone (its decoder worker included) and the first slice start loading now, while the page
+    // still asks the server for the rest of what it shows; start() then finds them ready. (A subclass
+    // has set its own imageIds by the time Cornerstone is up.)
+    try {
+      await initCornerstone();
+      await imageLoader.loadAndCacheImage(this.imageIds[this.z]);
+    } catch {
+      // start() meets the same failure and reports it
+    }
   }
 
   build(container) {
@@ -112,20 +130,36 @@ export class SliceViewer {
   }
 
   async prefetch() {
-    // Load every slice into Cornerstone's cache, nearest first, a few at a time, so scrolling never waits.
-    const order = Array.from({ length: this.sliceCount }, (_, z) => z).sort((a, b) => Math.abs(a - this.z) - Math.abs(b - this.z));
-    let next = 0;
+    // Load every slice into Cornerstone's cache so that scrolling never waits, a few at a time: each
+    // time the slice nearest to the one asked for last, those ahead of the reader first, so that a
+    // reader scrolling while the series loads finds the next slices ready. Few at a time and marked as
+    // prefetch, so that a slice asked for on screen is not queued behind many (the browser opens 6
+    // connections to the server, and the decoder works through its tasks in order).
+    const pending = new Set(this.imageIds.keys());
+    const nearest = () => {
+      const at = this.pendingTarget ?? this.z;
+      let best = null;
+      let bestCost = Infinity;
+      for (const z of pending) {
+        const ahead = (z - at) * this.direction;
+        const cost = ahead >= 0 ? ahead : -2 * ahead;
+        if (cost < bestCost) [best, bestCost] = [z, cost];
+      }
+      pending.delete(best);
+      return best;
+    };
+    const options = { requestType: Enums.RequestType.Prefetch };
     const worker = async () => {
-      while (next < order.length) {
-        const z = order[next++];
+      while (pending.size) {
+        const z = nearest();
         try {
-          await imageLoader.loadAndCacheImage(this.imageIds[z]);
+          await imageLoader.loadAndCacheImage(this.imageIds[z], options);
         } catch (error) {
           console.warn(`slice ${z} did not load`, error);
         }
       }
     };
-    await Promise.all(Array.from({ length: 6 }, worker));
+    await Promise.all(Array.from({ length: PREFETCH_AT_ONCE }, worker));
     this.element.dataset.prefetched = '1';
   }
 
@@ -163,7 +197,16 @@ export class SliceViewer {
   }
 
   drawOverlay() {
+    // With no layer shown and no brush cursor, a blank canvas stays untouched (only its data-z follows
+    // the slice): redrawing it would have the browser composite it anew with every slice.
+    const empty = !this.overlay.cursor && !this.overlay.layers.some((layer) => layer.visible);
+    if (empty && this.overlayBlank) {
+      this.overlay.fit(this.frame.clientWidth, this.frame.clientHeight, window.devicePixelRatio || 1); // as draw() does
+      this.overlay.describe(this.imageTransform() ? this.z : null, []);
+      return;
+    }
     this.overlay.draw(this.z, this.imageTransform(), this.frame.clientWidth, this.frame.clientHeight);
+    this.overlayBlank = empty;
   }
 
   // --- navigation and window --------------------------------------------------------------------
@@ -171,6 +214,7 @@ export class SliceViewer {
   async goTo(z) {
     const target = Math.max(0, Math.min(this.sliceCount - 1, Math.round(z)));
     if (!this.viewport || target === (this.pendingTarget ?? this.viewport.getCurrentImageIdIndex())) return;
+    if (target !== this.z) this.direction = Math.sign(target - this.z);
     this.z = target;
     this.pendingTarget = target;
     try {
@@ -232,9 +276,13 @@ export class SliceViewer {
   }
 
   updateMarkers() {
+    // Only a change touches the page: the letters are the same on every slice of a series.
     const plane = this.geometry();
     const letters = plane ? edgeLetters(plane.rowCosines, plane.columnCosines) : {};
-    for (const edge of EDGES) this.markers[edge].textContent = letters[edge] ?? '';
+    for (const edge of EDGES) {
+      const text = letters[edge] ?? '';
+      if (this.markers[edge].textContent !== text) this.markers[edge].textContent = text;
+    }
   }
 
   updateProbe() {
