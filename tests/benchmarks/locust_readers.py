@@ -1,6 +1,7 @@
 """Locust users of the load benchmark (run by load_readers.py, which seeds the accounts): readers who
 scroll through their series' slices and autosave their mask as they paint, and clinicians who open the
-patient list and a patient's involvement trend."""
+patient list and a patient's involvement trend. FastHttpUser (geventhttpclient): locust shares the
+server's cores, and its lighter client leaves them more of the time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 import random
 
 import numpy as np
-from locust import HttpUser, between, task
+from locust import FastHttpUser, between, task
 from PIL import Image
 
 CAST = json.loads(open(os.environ["LOAD_CAST_FILE"]).read())  # noqa: SIM115 - read once at start
@@ -31,13 +32,13 @@ def stroke_png(rows: int, columns: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-class Reader(HttpUser):
+class Reader(FastHttpUser):
     fixed_count = len(CAST["readers"])
     wait_time = between(0.2, 1.0)
 
     def on_start(self):
         self.me = next(READERS)
-        self.client.headers["Authorization"] = f"Token {self.me['token']}"
+        self.auth = {"Authorization": f"Token {self.me['token']}"}
         self.z = random.randrange(self.me["slices"])
         self.versions: dict[int, int] = {}
         self.strokes = [stroke_png(self.me["rows"], self.me["columns"], seed) for seed in range(4)]
@@ -45,14 +46,16 @@ class Reader(HttpUser):
     @task(4)
     def scroll(self):
         self.z = (self.z + 1) % self.me["slices"]
-        self.client.get(f"/api/v1/series/{self.me['series']}/slices/{self.z}/dicom", name="image GET")
+        self.client.get(
+            f"/api/v1/series/{self.me['series']}/slices/{self.z}/dicom", name="image GET", headers=self.auth
+        )
 
     @task(1)
     def autosave(self):
         version = self.versions.get(self.z, 0)
         with self.client.put(
             f"/api/v1/readings/{self.me['reading']}/slices/{self.z}/mask", data=random.choice(self.strokes),
-            headers={"Content-Type": "image/png", "If-Match": f'"{version}"'}, name="autosave PUT",
+            headers={**self.auth, "Content-Type": "image/png", "If-Match": f'"{version}"'}, name="autosave PUT",
             catch_response=True,
         ) as response:  # fmt: skip
             if response.status_code == 200:
@@ -61,16 +64,16 @@ class Reader(HttpUser):
                 response.failure(f"{response.status_code}: {response.text[:200]}")
 
 
-class Clinician(HttpUser):
+class Clinician(FastHttpUser):
     fixed_count = len(CAST["clinicians"])
     wait_time = between(1.0, 3.0)
 
     def on_start(self):
         self.me = next(CLINICIANS)
-        self.client.headers["Authorization"] = f"Token {self.me['token']}"
+        self.auth = {"Authorization": f"Token {self.me['token']}"}
 
     @task
     def trend(self):
-        self.client.get("/api/v1/patients/", name="patient list GET")
+        self.client.get("/api/v1/patients/", name="patient list GET", headers=self.auth)
         patient = random.choice(CAST["patients"])
-        self.client.get(f"/api/v1/patients/{patient}/involvement/", name="trend GET")
+        self.client.get(f"/api/v1/patients/{patient}/involvement/", name="trend GET", headers=self.auth)
