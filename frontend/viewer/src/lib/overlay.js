@@ -11,6 +11,7 @@ export class LabelOverlay {
     this.columns = columns;
     this.layers = [];
     this.cursor = null; // {x, y, radius} in canvas px and label-map pixels
+    this.blank = true; // nothing drawn since the canvas was last cleared
   }
 
   addLayer(layer) {
@@ -27,23 +28,28 @@ export class LabelOverlay {
   draw(z, transform, width, height) {
     const ratio = window.devicePixelRatio || 1;
     this.fit(width, height, ratio);
+    const drawn = transform
+      ? this.layers.map((layer) => [layer, layer.visible ? layer.labelsFor(z) : null]).filter(([, labels]) => labels)
+      : [];
+    const empty = !drawn.length && !(transform && this.cursor);
+    if (empty && this.blank) {
+      // A blank canvas with nothing to draw is left untouched (only data-z follows the slice): clearing it
+      // would have the browser composite it anew with every slice.
+      this.describe(transform ? z : null, []);
+      return;
+    }
     const context = this.canvas.getContext('2d');
     context.setTransform(1, 0, 0, 1, 0, 0);
     context.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    const shown = [];
     if (transform) {
       const t = transform;
       context.setTransform(t.a * ratio, t.b * ratio, t.c * ratio, t.d * ratio, t.e * ratio, t.f * ratio);
       context.imageSmoothingEnabled = false;
-      for (const layer of this.layers) {
-        const labels = layer.visible ? layer.labelsFor(z) : null;
-        if (!labels) continue;
-        context.drawImage(this.paint(layer, labels), 0, 0);
-        shown.push(layer.name);
-      }
+      for (const [layer, labels] of drawn) context.drawImage(this.paint(layer, labels), 0, 0);
       this.drawCursor(context, ratio, Math.hypot(t.a, t.b));
     }
-    this.describe(transform ? z : null, shown);
+    this.blank = empty;
+    this.describe(transform ? z : null, drawn.map(([layer]) => layer.name));
   }
 
   fit(width, height, ratio) {

@@ -32,7 +32,6 @@ export class SliceViewer {
     this.measuring = false;
     this.mouseTools = null;
     this.direction = 1; // +1 or -1: the way the reader last moved through the slices
-    this.overlayBlank = true; // nothing drawn on the overlay canvas since it was last cleared
     this.imageIds = Array.from(
       { length: sliceCount },
       (_, z) => `wadouri:${location.origin}/api/v1/series/${seriesId}/slices/${z}/dicom`,
@@ -197,16 +196,7 @@ export class SliceViewer {
   }
 
   drawOverlay() {
-    // With no layer shown and no brush cursor, a blank canvas stays untouched (only its data-z follows
-    // the slice): redrawing it would have the browser composite it anew with every slice.
-    const empty = !this.overlay.cursor && !this.overlay.layers.some((layer) => layer.visible);
-    if (empty && this.overlayBlank) {
-      this.overlay.fit(this.frame.clientWidth, this.frame.clientHeight, window.devicePixelRatio || 1); // as draw() does
-      this.overlay.describe(this.imageTransform() ? this.z : null, []);
-      return;
-    }
     this.overlay.draw(this.z, this.imageTransform(), this.frame.clientWidth, this.frame.clientHeight);
-    this.overlayBlank = empty;
   }
 
   // --- navigation and window --------------------------------------------------------------------
