@@ -36,12 +36,11 @@ export async function compareSwitch({ viewer, stage, pane, patientId, visitId, t
     viewer.on((what) => {
       if (what === 'slice') other.goTo(relativeSlice(viewer.z, viewer.sliceCount, series.slice_count));
       if (what === 'window') other.setWindow(viewer.window);
+      if (what === 'layers') { // an overlay switched on or off here (checkbox or number key)
+        for (const layer of other.overlay.layers) layer.visible = Boolean(viewer.layer(layer.name)?.visible);
+        other.drawOverlay();
+      }
     });
-    // Overlays switched on or off here (checkbox or number key) are redrawn, which the canvas records.
-    new MutationObserver(() => {
-      for (const layer of other.overlay.layers) layer.visible = Boolean(viewer.layer(layer.name)?.visible);
-      other.drawOverlay();
-    }).observe(viewer.overlay.canvas, { attributes: true, attributeFilter: ['data-layers'] });
     await other.start();
     other.setWindow(viewer.window);
   };
