@@ -32,13 +32,24 @@ def stroke_png(rows: int, columns: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-class Reader(FastHttpUser):
+class SignedIn(FastHttpUser):
+    """A user on the next account of its kind (`accounts`), sending its API token with every request."""
+
+    abstract = True
+    accounts: itertools.cycle
+
+    def on_start(self):
+        self.me = next(self.accounts)
+        self.auth = {"Authorization": f"Token {self.me['token']}"}
+
+
+class Reader(SignedIn):
+    accounts = READERS
     fixed_count = len(CAST["readers"])
     wait_time = between(0.2, 1.0)
 
     def on_start(self):
-        self.me = next(READERS)
-        self.auth = {"Authorization": f"Token {self.me['token']}"}
+        super().on_start()
         self.z = random.randrange(self.me["slices"])
         self.versions: dict[int, int] = {}
         self.strokes = [stroke_png(self.me["rows"], self.me["columns"], seed) for seed in range(4)]
@@ -64,13 +75,10 @@ class Reader(FastHttpUser):
                 response.failure(f"{response.status_code}: {response.text[:200]}")
 
 
-class Clinician(FastHttpUser):
+class Clinician(SignedIn):
+    accounts = CLINICIANS
     fixed_count = len(CAST["clinicians"])
     wait_time = between(1.0, 3.0)
-
-    def on_start(self):
-        self.me = next(CLINICIANS)
-        self.auth = {"Authorization": f"Token {self.me['token']}"}
 
     @task
     def trend(self):
