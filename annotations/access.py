@@ -145,7 +145,9 @@ def patients_blinded_for(user) -> set[int]:
 def blinded_to_priors(review: Review, user) -> bool:
     """Is this review another series of a patient the reader is reading blind to priors? (The reader's own
     review, still being read, keeps its own rules.)"""
-    if is_admin(user) or (role_in(review, user) in READER_ROLES and not both_submitted(review)):
+    # The reader's own open review first: it needs no query (the readings are prefetched), and it is
+    # what every autosave asks.
+    if (role_in(review, user) in READER_ROLES and not both_submitted(review)) or is_admin(user):
         return False
     return review.series.visit.patient_id in patients_blinded_for(user)
 

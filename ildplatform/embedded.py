@@ -74,10 +74,11 @@ def start_worker(env: dict[str, str], queues: str = "cpu,gpu", concurrency: int 
     )  # fmt: skip
 
 
-def start_web(env: dict[str, str], host: str, port: int, workers: int = 2, access_log: bool = True) -> subprocess.Popen:
+def start_web(env: dict[str, str], host: str, port: int, workers: int = 2, threads: int = 4,
+              access_log: bool = True) -> subprocess.Popen:  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "ildplatform.wsgi", "--bind", f"{host}:{port}",
-         "--workers", str(workers), "--threads", "4", "--timeout", "300",
+         "--workers", str(workers), "--threads", str(threads), "--timeout", "300",
          *(["--access-logfile", "-"] if access_log else [])],
         cwd=REPO_ROOT,
         env=env,

@@ -5,19 +5,34 @@ server's cores, and its lighter client leaves them more of the time."""
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import json
 import os
 import random
+import time
 
 import numpy as np
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, between, events, task
 from PIL import Image
 
 CAST = json.loads(open(os.environ["LOAD_CAST_FILE"]).read())  # noqa: SIM115 - read once at start
 READERS = itertools.cycle(CAST["readers"])
 CLINICIANS = itertools.cycle(CAST["clinicians"])
+# Every request's end time, latency and kind, and when the last user had started: load_readers.py
+# computes the percentiles (exact, where locust rounds them) for the whole run and for its steady state.
+REQUEST_LOG = open(os.environ["LOAD_REQUEST_LOG"], "w", buffering=1)  # noqa: SIM115 - open for the run
+
+
+@events.request.add_listener
+def log_request(request_type, name, response_time, exception=None, **_):
+    REQUEST_LOG.write(f"{time.time():.4f} {response_time:.2f} {int(exception is None)} {name}\n")
+
+
+@events.spawning_complete.add_listener
+def log_all_started(user_count, **_):
+    REQUEST_LOG.write(f"{time.time():.4f} all-started {user_count}\n")
 
 
 def stroke_png(rows: int, columns: int, seed: int) -> bytes:
@@ -85,3 +100,8 @@ class Clinician(SignedIn):
         self.client.get("/api/v1/patients/", name="patient list GET", headers=self.auth)
         patient = random.choice(CAST["patients"])
         self.client.get(f"/api/v1/patients/{patient}/involvement/", name="trend GET", headers=self.auth)
+
+
+# The load generator's own full garbage collections would show as latency of whatever requests are in
+# flight; keep its long-lived objects (gevent, locust, numpy) out of the collector's reach.
+gc.freeze()
