@@ -38,6 +38,7 @@ from .models import (
 )
 from .selectors import (
     consensus_labels_volume,
+    mask_current,
     preannotation_predictions,
     reader_readings,
     reading_labels_volume,
@@ -152,6 +153,39 @@ def mask_save(*, reading: Reading, z_index: int, png: bytes, if_match: int | Non
         current = MaskVersion.objects.filter(reading=reading, slice=slice_).aggregate(v=Max("version"))["v"] or 0
         raise StaleVersion(current) from None
     return version
+
+
+def reading_masks_import(*, reading: Reading, labels: np.ndarray, user: User, origin: str) -> list[int]:
+    """A whole reading's masks made elsewhere (a DICOM SEG from another tool): a new version of every slice
+    whose labels differ from the current ones, all or none; returns the z indexes that changed."""
+    if reading.state == Reading.State.SUBMITTED:
+        raise Conflict("the reading is submitted; an admin must reopen it before masks can change")
+    series = reading.review.series
+    if labels.shape != (series.slice_count, series.rows, series.columns):
+        raise DomainError(f"labels of shape {labels.shape} for a series of {series.slice_count} slices "
+                          f"of {series.columns}x{series.rows}")  # fmt: skip
+    changed = []
+    try:
+        with transaction.atomic():
+            Reading.objects.select_for_update().filter(pk=reading.pk).first()  # one import or save at a time
+            for slice_ in series.slices.order_by("z_index"):
+                current, version = mask_current(reading, slice_.z_index)
+                new = labels[slice_.z_index]
+                if np.array_equal(current, new) and version > 0 or (version == 0 and not new.any()):
+                    continue
+                MaskVersion.objects.create(
+                    reading=reading, slice=slice_, version=version + 1, labels_png=labelmaps.encode_png(new),
+                    reticulation_pixels=int((new == RETICULATION).sum()), ggo_pixels=int((new == GGO).sum()),
+                    author=user,
+                )  # fmt: skip
+                changed.append(slice_.z_index)
+            if changed and reading.state == Reading.State.ASSIGNED:
+                Reading.objects.filter(pk=reading.pk).update(state=Reading.State.IN_PROGRESS)
+                reading.state = Reading.State.IN_PROGRESS
+            audit_record(user=user, action="mask_import", series=series, obj=reading, slices=changed, origin=origin)
+    except IntegrityError:
+        raise Conflict("a mask of this reading was saved during the import; import again") from None
+    return changed
 
 
 def _record_preannotation(reading: Reading, slice_: Slice) -> None:

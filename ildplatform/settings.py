@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "ildplatform",
     "annotations",
     "inference",
+    "interop",
     "frontend",
 ]
 
@@ -243,6 +244,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # DICOM import limits (bytes); over them the request is refused with 413/400 and nothing is stored.
 IMPORT_MAX_UPLOAD_BYTES = _env_int("IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# The address users and DICOMweb clients reach the site by: absolute URLs in DICOMweb answers (RetrieveURL,
+# BulkDataURI) start with it, never with the request's Host header. run_embedded sets it to its address.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES = _env_int("IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES", 4 * 1024**3)
 IMPORT_MAX_ARCHIVE_MEMBERS = _env_int("IMPORT_MAX_ARCHIVE_MEMBERS", 20000)
 IMPORT_MAX_ARCHIVE_COMPRESSION_RATIO = _env_int("IMPORT_MAX_ARCHIVE_COMPRESSION_RATIO", 100)

@@ -20,5 +20,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/v1/", include("inference.urls")),
     path("api/v1/", include("annotations.urls")),
+    path("api/v1/", include("interop.urls")),
+    path("dicomweb/", include("interop.dicomweb_urls")),
     path("", include("frontend.urls")),
 ]

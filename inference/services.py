@@ -95,11 +95,8 @@ def lung_masks_compute(series: Series, on_progress, method: str | None = None) -
 
 
 def series_lung_volume(series: Series) -> np.ndarray | None:
-    masks = dict(LungMask.objects.filter(slice__series=series).values_list("slice__z_index", "mask_png"))
-    if len(masks) != series.slice_count:
-        return None
-    shape = (series.rows, series.columns)
-    return np.stack([labelmaps.decode_png(bytes(masks[z]), shape=shape) > 0 for z in range(series.slice_count)])
+    labels = series_lung_labels(series)
+    return None if labels is None else labels > 0
 
 
 def series_lung_volume_for_export(*, series: Series, method: str | None = None) -> np.ndarray:
@@ -439,20 +436,41 @@ def inference_run(job: Job) -> None:
         predicted = preprocessing.postprocess(probability, model_version.threshold, hu.shape[1:])
         # Kept inside the one lung region the reader path uses, never clipped to a narrower mask first.
         patterns = predicted & lungs.lung_region_for(method, lung_chunk, predicted)
-        with transaction.atomic():
-            for offset, z in enumerate(chunk):
-                labels = patterns[offset].astype(np.uint8) * label
-                Prediction.objects.update_or_create(
-                    slice=slices[z],
-                    model_version=model_version,
-                    defaults={
-                        "labels_png": labelmaps.encode_png(labels),
-                        "reticulation_pixels": int((labels == RETICULATION).sum()),
-                        "ggo_pixels": int((labels == GGO).sum()),
-                    },
-                )
+        predictions_store(model_version, [slices[z] for z in chunk], patterns.astype(np.uint8) * label)
         job_progress(job, 0.1 + 0.9 * chunk.stop / len(slices))
     involvement_refresh(series=series)
+
+
+def predictions_store(model_version: ModelVersion, slices: list, labels: np.ndarray) -> None:
+    """The model's label maps of these slices (labels[i] is slices[i]'s), replacing earlier ones."""
+    with transaction.atomic():
+        for slice_, slice_labels in zip(slices, labels, strict=True):
+            Prediction.objects.update_or_create(
+                slice=slice_,
+                model_version=model_version,
+                defaults={
+                    "labels_png": labelmaps.encode_png(slice_labels),
+                    "reticulation_pixels": int((slice_labels == RETICULATION).sum()),
+                    "ggo_pixels": int((slice_labels == GGO).sum()),
+                },
+            )
+
+
+def predictions_import(*, series: Series, model_version: ModelVersion, labels: np.ndarray) -> None:
+    """A whole series' predictions of a model made elsewhere (a DICOM SEG), then the involvement."""
+    if model_version.task == ModelVersion.Task.MERGED and np.any(labels > RETICULATION):
+        raise DomainError(f"model {model_version.pk} is a merged model: its labels say abnormal (1) only")
+    predictions_store(model_version, list(series.slices.order_by("z_index")), labels)
+    involvement_refresh(series=series)
+
+
+def series_lung_labels(series: Series) -> np.ndarray | None:
+    """The stored lung masks as labels (0 outside, 1 right, 2 left), z order; None until all are stored."""
+    masks = dict(LungMask.objects.filter(slice__series=series).values_list("slice__z_index", "mask_png"))
+    if len(masks) != series.slice_count:
+        return None
+    shape = (series.rows, series.columns)
+    return np.stack([labelmaps.decode_png(bytes(masks[z]), shape=shape) for z in range(series.slice_count)])
 
 
 def series_prediction_volume(series: Series, model_version_id: int) -> np.ndarray | None:

@@ -55,27 +55,30 @@ def admin_client(make_user, client_for) -> APIClient:
     return client_for(make_user("admin"))
 
 
+def test_database_url() -> str:
+    """The test database as a URL, for processes of our own (workers, gunicorn) to share it."""
+    from django.db import connection
+
+    database = connection.settings_dict
+    if database["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{database['NAME']}"
+    return (
+        f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST'] or '127.0.0.1'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+
+
 class LiveServices:
     """A real Redis server and real Celery worker processes sharing this test's database and files."""
 
     def __init__(self, tmp_path: Path, media_root: Path):
-        from django.db import connection
-
         self.tmp_path = tmp_path
         self.port = embedded.free_port()
         self.redis = embedded.start_redis(self.port, tmp_path / "redis")
         self.broker = f"redis://127.0.0.1:{self.port}/0"
-        database = connection.settings_dict
-        if database["ENGINE"].endswith("sqlite3"):
-            database_url = f"sqlite:///{database['NAME']}"
-        else:
-            database_url = (
-                f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST'] or '127.0.0.1'}:"
-                f"{database['PORT'] or 5432}/{database['NAME']}"
-            )
         self.env = os.environ | {
             "REDIS_URL": self.broker,
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": test_database_url(),
             "MEDIA_ROOT": str(media_root),
             # Short, so that a task of a killed worker is redelivered within the test.
             "CELERY_VISIBILITY_TIMEOUT": "8",
@@ -109,3 +112,15 @@ def live_services(transactional_db, tmp_path, media_root):
     services_ = LiveServices(tmp_path, media_root)
     yield services_
     services_.stop()
+
+
+@pytest.fixture
+def live_web(transactional_db, tmp_path, media_root):
+    """gunicorn, as in production, on this test's database and files; PUBLIC_BASE_URL is
+    https://ild.example.org (what users would reach it by), so answers show where URLs come from."""
+    port = embedded.free_port()
+    env = os.environ | {"DATABASE_URL": test_database_url(), "MEDIA_ROOT": str(media_root),
+                        "PUBLIC_BASE_URL": "https://ild.example.org", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    web = embedded.start_web(env, "127.0.0.1", port, workers=1, access_log=False)
+    yield f"http://127.0.0.1:{port}"
+    embedded.stop([web])

@@ -13,8 +13,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # app -> the apps above it that it must not import
 FORBIDDEN = {
-    "ildplatform": ("annotations", "inference", "frontend"),
-    "inference": ("annotations", "frontend"),
+    "ildplatform": ("annotations", "inference", "interop", "frontend"),
+    "inference": ("annotations", "interop", "frontend"),
+    "annotations": ("interop", "frontend"),
 }
 
 

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         if redis_url.hostname not in ("127.0.0.1", "localhost"):
             raise CommandError(f"REDIS_URL {settings.REDIS_URL} is not local: the embedded default runs its own Redis")
         env = os.environ | {"REDIS_URL": settings.REDIS_URL, "DJANGO_SETTINGS_MODULE": "ildplatform.settings"}
+        env.setdefault("PUBLIC_BASE_URL", f"http://{options['host']}:{options['port']}")
         processes = []
         stopping = False
 

@@ -1,0 +1,3 @@
+from .apis import dicomweb_routes
+
+urlpatterns = dicomweb_routes.urlpatterns

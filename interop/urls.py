@@ -1,0 +1,3 @@
+from .apis import routes
+
+urlpatterns = routes.urlpatterns
