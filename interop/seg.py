@@ -7,6 +7,7 @@ maps by meaning, not by number).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import numpy as np
 import pydicom
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
+from pydicom.uid import generate_uid
 
 SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.4"
 
@@ -94,9 +96,17 @@ def segmentation(
     segment_of_label = np.zeros(256, dtype=np.uint8)
     for number, kind in enumerate(kinds, start=1):
         segment_of_label[kind.label] = number
+    sources = [_completed_source(header, str(header.get("SeriesInstanceUID", ""))) for header in source_headers]
+    try:
+        return _segmentation(sources, segment_of_label[labels], descriptions, identity)
+    except ValueError as error:  # highdicom's word on a source it cannot reference
+        raise SegError(f"a SEG cannot be made of this series: {error}") from None
+
+
+def _segmentation(sources, pixel_array, descriptions, identity: SegIdentity) -> hd.seg.Segmentation:
     return hd.seg.Segmentation(
-        source_images=list(source_headers),
-        pixel_array=segment_of_label[labels],
+        source_images=sources,
+        pixel_array=pixel_array,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=identity.series_uid,
@@ -110,6 +120,29 @@ def segmentation(
         series_description=identity.series_description[:64],
         omit_empty_frames=True,
     )
+
+
+# Patient and study attributes a SEG copies from its source (type 2: present, possibly empty); a stored
+# slice without them (a de-identified or synthetic one) gets them empty on the copy the SEG is made from.
+TYPE_2_SOURCE_ATTRIBUTES = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
+    "AccessionNumber", "ReferringPhysicianName",
+)  # fmt: skip
+
+
+def _completed_source(header: pydicom.Dataset, series_uid: str) -> pydicom.Dataset:
+    """The header with what a SEG needs of it: empty type 2 attributes, and a Frame of Reference UID where
+    the file has none (CT requires one, but files without it exist): derived from the series UID, so every
+    slice, and every SEG of the series, names the same one."""
+    missing = [keyword for keyword in TYPE_2_SOURCE_ATTRIBUTES if keyword not in header]
+    if not missing and "FrameOfReferenceUID" in header:
+        return header
+    completed = copy.copy(header)
+    for keyword in missing:
+        setattr(completed, keyword, "")
+    if "FrameOfReferenceUID" not in completed:
+        completed.FrameOfReferenceUID = generate_uid(entropy_srcs=[series_uid, "frame of reference"])
+    return completed
 
 
 @dataclass(frozen=True)
@@ -179,7 +212,7 @@ def _algorithm_of(description) -> Algorithm | None:
     if description.algorithm_type == hd.seg.SegmentAlgorithmTypeValues.MANUAL:
         return None
     identification = description.algorithm_identification
-    if identification is None:
-        return Algorithm("", "")
+    if identification is None:  # a tool that names itself only in SegmentAlgorithmName
+        return Algorithm(str(getattr(description, "SegmentAlgorithmName", "")), "")
     item = identification[0]
     return Algorithm(str(item.AlgorithmName), str(item.AlgorithmVersion))

@@ -97,7 +97,10 @@ def seg_export(*, series: Series, source: str, user) -> bytes:
         sop_uid=generate_uid(entropy_srcs=[series.series_uid, source, digest, "instance"]),
         series_number=900, series_description=f"SEG {found.description}",
     )  # fmt: skip
-    made = seg.segmentation(_source_headers(series), found.labels, found.kinds, identity, found.algorithm)
+    try:
+        made = seg.segmentation(_source_headers(series), found.labels, found.kinds, identity, found.algorithm)
+    except seg.SegError as error:
+        raise Conflict(str(error)) from None
     buffer = io.BytesIO()
     made.save_as(buffer)
     return buffer.getvalue()
