@@ -1,6 +1,8 @@
 from csp.decorators import csp_exempt
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import apis
@@ -24,3 +26,13 @@ urlpatterns = [
     path("dicomweb/", include("interop.dicomweb_urls")),
     path("", include("frontend.urls")),
 ]
+
+
+def not_found(request, exception):
+    """No route: the API and DICOMweb answer JSON, naming the path; pages keep Django's page."""
+    if request.path.startswith(("/api/", "/dicomweb/")):
+        return JsonResponse({"detail": f"nothing at {request.path}"}, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = not_found

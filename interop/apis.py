@@ -8,6 +8,8 @@ import json
 
 from django.conf import settings
 from django.http import HttpResponse
+from drf_spectacular.plumbing import build_array_type, build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -19,6 +21,9 @@ from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
 
 from . import dicomweb, selectors, services
+
+# A DICOM JSON answer: an array of datasets (PS3.18 F.2), each an object keyed by tag.
+DATASETS = {(200, dicomweb.DICOM_JSON): build_array_type(build_basic_type(OpenApiTypes.OBJECT))}
 
 routes = ApiRoutes()  # /api/v1/
 dicomweb_routes = ApiRoutes()  # /dicomweb/
@@ -81,7 +86,7 @@ def qido(view: DicomwebView, request, results) -> HttpResponse:
 class StudiesApi(DicomwebView):
     """GET: QIDO-RS study search. POST: STOW-RS (multipart/related; type="application/dicom")."""
 
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_search_studies")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_search_studies")
     def get(self, request):
         return qido(self, request, selectors.study_results(request.query_params))
 
@@ -92,35 +97,35 @@ class StudiesApi(DicomwebView):
 
 @dicomweb_routes.route("series", name="qido-series")
 class AllSeriesApi(DicomwebView):
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_search_all_series")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_search_all_series")
     def get(self, request):
         return qido(self, request, selectors.series_results(request.query_params))
 
 
 @dicomweb_routes.route("instances", name="qido-instances")
 class AllInstancesApi(DicomwebView):
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_search_all_instances")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_search_all_instances")
     def get(self, request):
         return qido(self, request, selectors.instance_results(request.query_params))
 
 
 @dicomweb_routes.route("studies/<str:study>/series", name="qido-study-series")
 class StudySeriesApi(DicomwebView):
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_search_study_series")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_search_study_series")
     def get(self, request, study: str):
         return qido(self, request, selectors.series_results(request.query_params, study_uid=study))
 
 
 @dicomweb_routes.route("studies/<str:study>/instances", name="qido-study-instances")
 class StudyInstancesApi(DicomwebView):
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_search_study_instances")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_search_study_instances")
     def get(self, request, study: str):
         return qido(self, request, selectors.instance_results(request.query_params, study_uid=study))
 
 
 @dicomweb_routes.route("studies/<str:study>/series/<str:series>/instances", name="qido-series-instances")
 class SeriesInstancesApi(DicomwebView):
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_search_series_instances")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_search_series_instances")
     def get(self, request, study: str, series: str):
         return qido(self, request, selectors.instance_results(request.query_params, study_uid=study, series_uid=series))
 
@@ -130,7 +135,7 @@ class SeriesInstancesApi(DicomwebView):
 
 @dicomweb_routes.route("studies/<str:study>/metadata", name="wado-study-metadata")
 class StudyMetadataApi(DicomwebView):
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_study_metadata")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_study_metadata")
     def get(self, request, study: str):
         wants_json(self, request)
         parts = [selectors.series_metadata_json(found)[1:-1] for found in selectors.study_series(study)]
@@ -139,7 +144,7 @@ class StudyMetadataApi(DicomwebView):
 
 @dicomweb_routes.route("studies/<str:study>/series/<str:series>/metadata", name="wado-series-metadata")
 class SeriesMetadataApi(DicomwebView):
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_series_metadata")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_series_metadata")
     def get(self, request, study: str, series: str):
         wants_json(self, request)
         return dicom_json_response(selectors.series_metadata_json(selectors.series_by_uids(study, series)))
@@ -148,7 +153,7 @@ class SeriesMetadataApi(DicomwebView):
 @dicomweb_routes.route("studies/<str:study>/series/<str:series>/instances/<str:instance>/metadata",
                        name="wado-instance-metadata")  # fmt: skip
 class InstanceMetadataApi(DicomwebView):
-    @extend_schema(responses={(200, dicomweb.DICOM_JSON): dict}, operation_id="dicomweb_instance_metadata")
+    @extend_schema(responses=DATASETS, operation_id="dicomweb_instance_metadata")
     def get(self, request, study: str, series: str, instance: str):
         wants_json(self, request)
         found = selectors.slice_by_uids(study, series, instance)
