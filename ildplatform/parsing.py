@@ -43,6 +43,9 @@ class BoundedJSONParser(JSONParser):
             text = raw.decode((parser_context or {}).get("encoding") or "utf-8")
         except UnicodeDecodeError as error:
             raise ParseError(f"JSON body is not valid UTF-8 ({error})") from error
+        if "\x00" in text or "\\u0000" in text:
+            # No text field takes it, and PostgreSQL cannot store it (it would fail there, not here).
+            raise ParseError("JSON body contains a NUL character (\\u0000), which no field takes")
         depth = json_depth(text)
         if depth > MAX_JSON_DEPTH:
             raise ParseError(f"JSON body nests {depth} levels deep, more than the {MAX_JSON_DEPTH} allowed")
