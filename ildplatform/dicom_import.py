@@ -25,6 +25,7 @@ from dicognito.anonymizer import Anonymizer
 from dicognito.value_keeper import ValueKeeper
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 CT_SOP_CLASSES = {
@@ -279,7 +280,8 @@ def text_values(dataset: Dataset, keyword: str) -> str:
     value = dataset.get(keyword)
     if value is None or value == "":
         return ""
-    values = [value] if isinstance(value, str) else list(value)
+    # A file that gives the element a numeric VR holds a number here, not text: written as text too.
+    values = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
     return "\\".join(str(v).strip() for v in values)
 
 

@@ -120,6 +120,17 @@ def test_multi_valued_text_is_joined_as_dicom_writes_it_and_one_value_is_kept_wh
     assert dicom_import.text_values(read_back[0], "ConvolutionKernel") == ""
 
 
+def test_a_text_element_written_with_a_numeric_vr_is_read_as_text():
+    """Found by the fuzz suite: a ConvolutionKernel the file calls IS or DS is a number in pydicom, and
+    the import answered 500 ('int' object is not iterable)."""
+    whole, decimal, several = ct_series(3)
+    whole.add_new("ConvolutionKernel", "IS", "3")
+    decimal.add_new("ConvolutionKernel", "DS", "1.5")
+    several.add_new("ConvolutionKernel", "IS", ["3", "4"])
+    read_back = [pydicom.dcmread(io.BytesIO(to_bytes(ds))) for ds in (whole, decimal, several)]
+    assert [dicom_import.text_values(ds, "ConvolutionKernel") for ds in read_back] == ["3", "1.5", "3\\4"]
+
+
 def test_zip_bomb_is_refused_from_its_directory_without_decompressing(tmp_path):
     # 2 GiB of zeros in a 2 MB archive, under the 4 GiB budget: the compression ratio gives it away.
     path = tmp_path / "bomb.zip"
