@@ -207,6 +207,14 @@ class InstanceApi(DicomwebView):
         return instances_response(self, request, [selectors.slice_by_uids(study, series, instance)])
 
 
+def frames_answer(view: DicomwebView, request, dataset) -> dicomweb.Frames:
+    """The instance's frames as the client accepts them, or 406 naming what is offered."""
+    try:
+        return dicomweb.frames_for(dataset, view.accept(request))
+    except dicomweb.NotAcceptable as error:
+        raise NotAcceptableHere(str(error)) from None
+
+
 def frame_numbers(text: str, count: int) -> list[int]:
     numbers = []
     for piece in text.split(","):
@@ -228,10 +236,7 @@ class FramesApi(DicomwebView):
     @extend_schema(responses={(200, "multipart/related"): bytes}, operation_id="dicomweb_retrieve_frames")
     def get(self, request, study: str, series: str, instance: str, frames: str):
         dataset = selectors.instance_dataset(selectors.slice_by_uids(study, series, instance))
-        try:
-            answer = dicomweb.frames_for(dataset, self.accept(request))
-        except dicomweb.NotAcceptable as error:
-            raise NotAcceptableHere(str(error)) from None
+        answer = frames_answer(self, request, dataset)
         chosen = frame_numbers(frames, len(answer.frames))
         return multipart_response([(answer.part_content_type(), answer.frames[n - 1]) for n in chosen],
                                   answer.media_type)  # fmt: skip
@@ -252,10 +257,7 @@ class BulkDataApi(DicomwebView):
         if number not in dataset:
             raise selectors.NotFound(f"instance {instance} has no attribute {tag}")
         if number == 0x7FE00010:
-            try:
-                answer = dicomweb.frames_for(dataset, self.accept(request))
-            except dicomweb.NotAcceptable as error:
-                raise NotAcceptableHere(str(error)) from None
+            answer = frames_answer(self, request, dataset)
             return multipart_response([(answer.part_content_type(), frame) for frame in answer.frames],
                                       answer.media_type)  # fmt: skip
         value = dataset[number].value

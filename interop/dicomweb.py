@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pydicom
 from pydicom.encaps import generate_frames
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian
 
 DICOM_JSON = "application/dicom+json"
 OCTET_STREAM = "application/octet-stream"
@@ -259,10 +259,3 @@ def json_attribute(keyword: str, value) -> tuple[str, dict]:
 
 def json_dataset(**attributes) -> dict:
     return dict(json_attribute(keyword, value) for keyword, value in attributes.items())
-
-
-def is_uid(text: str) -> bool:
-    try:
-        return UID(text).is_valid
-    except Exception:
-        return False
