@@ -115,12 +115,15 @@ def live_services(transactional_db, tmp_path, media_root):
 
 
 @pytest.fixture
-def live_web(transactional_db, tmp_path, media_root):
-    """gunicorn, as in production, on this test's database and files; PUBLIC_BASE_URL is
-    https://ild.example.org (what users would reach it by), so answers show where URLs come from."""
+def live_web(request, transactional_db, tmp_path, media_root):
+    """gunicorn, as in production, on this test's database and files (and its live_services' Redis
+    when the test has one); PUBLIC_BASE_URL is https://ild.example.org (what users would reach it by),
+    so answers show where URLs come from."""
     port = embedded.free_port()
     env = os.environ | {"DATABASE_URL": test_database_url(), "MEDIA_ROOT": str(media_root),
                         "PUBLIC_BASE_URL": "https://ild.example.org", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    if "live_services" in request.fixturenames:
+        env["REDIS_URL"] = request.getfixturevalue("live_services").broker
     web = embedded.start_web(env, "127.0.0.1", port, workers=1, access_log=False)
     yield f"http://127.0.0.1:{port}"
     embedded.stop([web])
