@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from . import dicom_import, events
+from . import dicom_frames, dicom_import, events
 from .dicom_import import FileProblem, HeaderRefused, SeriesGroup, SourceFile
 from .exceptions import DomainError, ImportConflict, ImportRejected, PayloadTooLarge
 from .models import Patient, Series, Slice, Visit
@@ -153,9 +153,9 @@ def _store_series(group: SeriesGroup, visit: Visit, series_uid: str, written: li
     series.save(update_fields=["volume_file"])
     slices = []
     for z_index, (instance, z_position) in enumerate(zip(group.instances, group.z_positions, strict=True)):
-        stored = _stored(
-            f"series/{series.pk}/slices/{z_index:04d}.dcm", dicom_import.dataset_bytes(instance.dataset), written
-        )
+        data = dicom_import.dataset_bytes(instance.dataset)
+        stored = _stored(f"series/{series.pk}/slices/{z_index:04d}.dcm", data, written)
+        layout = dicom_frames.pixel_layout(data)
         slices.append(
             Slice(
                 series=series,
@@ -163,6 +163,8 @@ def _store_series(group: SeriesGroup, visit: Visit, series_uid: str, written: li
                 z_index=z_index,
                 z_position=z_position,
                 dicom_file=stored,
+                transfer_syntax_uid=layout.transfer_syntax_uid,
+                frame_ranges=layout.frame_ranges,
             )
         )
     Slice.objects.bulk_create(slices)

@@ -250,6 +250,10 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES = _env_int("IMPORT_MAX_ARCHIVE_UNCOMPRESSED_BYTES", 4 * 1024**3)
 IMPORT_MAX_ARCHIVE_MEMBERS = _env_int("IMPORT_MAX_ARCHIVE_MEMBERS", 20000)
 IMPORT_MAX_ARCHIVE_COMPRESSION_RATIO = _env_int("IMPORT_MAX_ARCHIVE_COMPRESSION_RATIO", 100)
+# A WADO-RS frame lookup (where the frames lie in the file, whether the token may read them) is reused by
+# a web worker for this long: a viewer asks for a series' frames in a burst. So a revoked token or a
+# deleted series is still served by a worker that has just served it, for at most this long. 0: never.
+DICOMWEB_FRAME_LOOKUP_SECONDS = _env_int("DICOMWEB_FRAME_LOOKUP_SECONDS", 5)
 # Keys the deterministic pseudonyms and replacement UIDs; keep it constant for a deployment so that
 # re-importing the same study maps to the same patient and series, and secret, or a pseudonym can be
 # recomputed from a public patient ID. Installations from before it was random keep the old public value

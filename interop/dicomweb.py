@@ -137,18 +137,6 @@ def parse_multipart_related(body: bytes, content_type: str) -> list[BodyPart]:
 # ---------------------------------------------------------------- frames
 
 
-@dataclass(frozen=True)
-class Frames:
-    """The frames of one instance as sent: bytes per frame, their transfer syntax and media type."""
-
-    frames: list[bytes]
-    transfer_syntax: str
-    media_type: str
-
-    def part_content_type(self) -> str:
-        return f"{self.media_type}; transfer-syntax={self.transfer_syntax}"
-
-
 def stored_frames(dataset: pydicom.Dataset) -> list[bytes]:
     """Each frame of the instance's pixel data, as stored (encapsulated frames or native bytes)."""
     frame_count = int(dataset.get("NumberOfFrames") or 1)
@@ -170,33 +158,64 @@ def native_frames(dataset: pydicom.Dataset) -> list[bytes]:
     return [frame.tobytes() for frame in pixels]
 
 
-def frames_for(dataset: pydicom.Dataset, accept: list[MediaRange]) -> Frames:
-    """The instance's frames in the first representation the client accepts (PS3.18 8.7.3.5): its stored
-    transfer syntax where the client takes it (`transfer-syntax=*`, the syntax named, or a media type
-    without one), else Explicit VR Little Endian decoded from it."""
-    stored = str(dataset.file_meta.TransferSyntaxUID)
+@dataclass(frozen=True)
+class FrameChoice:
+    """How frames go out: their transfer syntax and part media type, and whether they must be decoded
+    (else they are the stored bytes)."""
+
+    transfer_syntax: str
+    media_type: str
+    decoded: bool
+
+    def part_content_type(self) -> str:
+        return f"{self.media_type}; transfer-syntax={self.transfer_syntax}"
+
+
+def frame_choice(stored: str, accept: list[MediaRange]) -> FrameChoice:
+    """The first representation the client accepts (PS3.18 8.7.3.5) of frames stored in transfer syntax
+    `stored`: that syntax where the client takes it (`transfer-syntax=*`, the syntax named, or a media
+    type without one), else Explicit VR Little Endian (decoded, unless the stored bytes already are)."""
     stored_media = FRAME_MEDIA_TYPES.get(stored, OCTET_STREAM)
+    as_stored = FrameChoice(stored, stored_media, decoded=False)
+    syntax_uid = pydicom.uid.UID(stored)
+    native = FrameChoice(ExplicitVRLittleEndian, OCTET_STREAM,
+                         decoded=syntax_uid.is_encapsulated or not syntax_uid.is_little_endian)  # fmt: skip
     for wanted in accept:
         part_type, syntax = wanted.part_type, wanted.transfer_syntax
         if part_type in ("*/*", "*"):
             if syntax in (None, "*", stored):
-                return Frames(stored_frames(dataset), stored, stored_media)
+                return as_stored
             if syntax == ExplicitVRLittleEndian:
-                return Frames(native_frames(dataset), ExplicitVRLittleEndian, OCTET_STREAM)
+                return native
         elif part_type == OCTET_STREAM:
             if syntax == "*" or (syntax == stored and stored_media == OCTET_STREAM):
                 # The server's choice: the stored encoding, named on each part (what Cornerstone asks for).
-                return Frames(stored_frames(dataset), stored, OCTET_STREAM)
+                return FrameChoice(stored, OCTET_STREAM, decoded=False)
             if syntax in (None, ExplicitVRLittleEndian):
-                return Frames(native_frames(dataset), ExplicitVRLittleEndian, OCTET_STREAM)
+                return native
         elif part_type == stored_media and syntax in (None, "*", stored):
-            return Frames(stored_frames(dataset), stored, stored_media)
+            return as_stored
     offered = [f'type="{stored_media}"; transfer-syntax={stored}',
                f'type="{OCTET_STREAM}"; transfer-syntax={ExplicitVRLittleEndian}']  # fmt: skip
     raise NotAcceptable(
         f"frames of this instance are available as multipart/related with {' or '.join(offered)} "
         f"(or transfer-syntax=*), not as {', '.join(render_media_range(r) for r in accept)}"
     )
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The frames of one instance as sent: bytes per frame, and how they are encoded."""
+
+    frames: list[bytes]
+    choice: FrameChoice
+
+
+def frames_for(dataset: pydicom.Dataset, accept: list[MediaRange]) -> Frames:
+    """The instance's frames as the client accepts them (see frame_choice)."""
+    choice = frame_choice(str(dataset.file_meta.TransferSyntaxUID), accept)
+    frames = native_frames(dataset) if choice.decoded else stored_frames(dataset)
+    return Frames(frames, choice)
 
 
 def render_media_range(media_range: MediaRange) -> str:

@@ -114,6 +114,9 @@ def live_services(transactional_db, tmp_path, media_root):
     services_.stop()
 
 
+LIVE_FRAME_LOOKUP_SECONDS = 2  # short, so that tests see a revoked token or a deleted series refused soon
+
+
 @pytest.fixture
 def live_web(request, transactional_db, tmp_path, media_root):
     """gunicorn, as in production, on this test's database and files (and its live_services' Redis
@@ -121,7 +124,8 @@ def live_web(request, transactional_db, tmp_path, media_root):
     so answers show where URLs come from."""
     port = embedded.free_port()
     env = os.environ | {"DATABASE_URL": test_database_url(), "MEDIA_ROOT": str(media_root),
-                        "PUBLIC_BASE_URL": "https://ild.example.org", "LOG_LEVEL": "WARNING"}  # fmt: skip
+                        "PUBLIC_BASE_URL": "https://ild.example.org", "LOG_LEVEL": "WARNING",
+                        "DICOMWEB_FRAME_LOOKUP_SECONDS": str(LIVE_FRAME_LOOKUP_SECONDS)}  # fmt: skip
     if "live_services" in request.fixturenames:
         env["REDIS_URL"] = request.getfixturevalue("live_services").broker
     web = embedded.start_web(env, "127.0.0.1", port, workers=1, access_log=False)

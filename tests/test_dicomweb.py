@@ -5,6 +5,7 @@ the stored files as pydicom reads them, whole instances, WADO-URI; absolute URLs
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pydicom
@@ -168,3 +169,67 @@ def test_urls_come_from_the_configured_base_not_the_host_header(ricord, live_web
         assert answer.status_code == 200
         assert answer.json()[0]["00081190"]["Value"] == [f"{PUBLIC}/dicomweb/studies/{series.study_uid}"]
         assert f"//{host}" not in answer.text
+
+
+def frame_part(answer: requests.Response) -> bytes:
+    """The one part of a multipart frame answer."""
+    boundary = answer.headers["Content-Type"].split("boundary=")[1].encode()
+    part = answer.content.split(b"--" + boundary)[1]
+    return part.split(b"\r\n\r\n", 1)[1][: -len(b"\r\n")]
+
+
+def test_frames_by_token_or_session_follow_revocation_deletion_and_a_lost_connection(ricord, live_web, make_user):
+    """Frames go out as stored from the byte ranges recorded at import, with the lookup reused for a
+    short while: a revoked token and a deleted series are refused once it has passed, a database
+    connection lost meanwhile is replaced, and a slice whose ranges are unknown is still answered."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+
+    from .conftest import LIVE_FRAME_LOOKUP_SECONDS
+
+    series = ricord["series"]
+    slices = list(series.slices.order_by("z_index"))
+    assert all(found.frame_ranges for found in slices)
+    stored_ts = {stored_dataset(found).file_meta.TransferSyntaxUID for found in slices[:3]}
+    assert {found.transfer_syntax_uid for found in slices} == stored_ts
+    base = f"{live_web}/dicomweb/studies/{series.study_uid}/series/{series.series_uid}/instances"
+    accept = {"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
+
+    def expected(found) -> bytes:
+        return next(generate_frames(stored_dataset(found).PixelData, number_of_frames=1))
+
+    def get(found, headers=None, cookies=None) -> requests.Response:
+        return requests.get(f"{base}/{found.sop_uid}/frames/1", headers=accept | (headers or {}), cookies=cookies,
+                            timeout=60)  # fmt: skip
+
+    reader = make_user("reader", "viewer-user")
+    browser = Client()
+    browser.force_login(reader)
+    session = {settings.SESSION_COOKIE_NAME: browser.cookies[settings.SESSION_COOKIE_NAME].value}
+    answer = get(slices[0], cookies=session)
+    assert answer.status_code == 200 and frame_part(answer) == expected(slices[0])
+    assert get(slices[1]).status_code in (401, 403)  # neither token nor session
+
+    auth = auth_of(reader)
+    assert frame_part(get(slices[2], auth)) == expected(slices[2])
+    if connection.vendor == "postgresql":  # the server's kept connection dies (a database restart)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")  # fmt: skip
+    answer = get(slices[3], auth)  # not looked up before: it needs the database
+    assert answer.status_code == 200 and frame_part(answer) == expected(slices[3])
+
+    type(slices[4]).objects.filter(pk=slices[4].pk).update(frame_ranges=None)  # as before the ranges were recorded
+    assert frame_part(get(slices[4], auth)) == expected(slices[4])
+
+    Token.objects.filter(user=reader).delete()
+    time.sleep(LIVE_FRAME_LOOKUP_SECONDS + 0.5)
+    assert get(slices[2], auth).status_code == 401
+
+    admin_auth = ricord["auth"]
+    assert get(slices[5], admin_auth).status_code == 200
+    Series.objects.filter(pk=series.pk).delete()
+    time.sleep(LIVE_FRAME_LOOKUP_SECONDS + 0.5)
+    gone = get(slices[5], admin_auth)
+    assert gone.status_code == 404 and slices[5].sop_uid in gone.json()["detail"]
