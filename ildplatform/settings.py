@@ -254,6 +254,9 @@ IMPORT_MAX_ARCHIVE_COMPRESSION_RATIO = _env_int("IMPORT_MAX_ARCHIVE_COMPRESSION_
 # a web worker for this long: a viewer asks for a series' frames in a burst. So a revoked token or a
 # deleted series is still served by a worker that has just served it, for at most this long. 0: never.
 DICOMWEB_FRAME_LOOKUP_SECONDS = _env_int("DICOMWEB_FRAME_LOOKUP_SECONDS", 5)
+# Reader noise (MDC95) is reported once this many series have been read by both readers; fewer, and the
+# trend says the band is not yet estimable.
+READER_NOISE_MIN_SERIES = _env_int("READER_NOISE_MIN_SERIES", 10)
 # Keys the deterministic pseudonyms and replacement UIDs; keep it constant for a deployment so that
 # re-importing the same study maps to the same patient and series, and secret, or a pseudonym can be
 # recomputed from a public patient ID. Installations from before it was random keep the old public value

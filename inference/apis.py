@@ -271,3 +271,98 @@ class SeriesModelsApi(APIView):
     def get(self, request, series_id: int):
         shown = selectors.series_models(series_id=series_id, user=request.user)
         return Response({**shown, "can_run": may_run_model(request.user)})
+
+
+class NoiseBandSerializer(serializers.Serializer):
+    """Reader noise of one measure, in percentage points of involvement; the figures are absent below min_n."""
+
+    n = serializers.IntegerField(help_text="series read by both readers")
+    estimable = serializers.BooleanField()
+    sd = serializers.FloatField(required=False, help_text="SD of reader 1 - reader 2")
+    sem = serializers.FloatField(required=False, help_text="SD / sqrt(2)")
+    mdc95 = serializers.FloatField(required=False, help_text="1.96 * sqrt(2) * SEM")
+    mdc95_ci_low = serializers.FloatField(required=False)
+    mdc95_ci_high = serializers.FloatField(required=False)
+    bias = serializers.FloatField(required=False, help_text="Bland-Altman: mean of reader 1 - reader 2")
+    limit_low = serializers.FloatField(required=False, help_text="bias - 1.96 SD")
+    limit_high = serializers.FloatField(required=False, help_text="bias + 1.96 SD")
+
+
+class NoiseBandsSerializer(serializers.Serializer):
+    total = NoiseBandSerializer()
+    reticulation = NoiseBandSerializer()
+    ggo = NoiseBandSerializer()
+
+
+@routes.route("statistics/reader-noise/", name="reader-noise")
+class ReaderNoiseApi(APIView):
+    """Minimal detectable change (MDC95, with its 95 % CI) and inter-reader Bland-Altman of involvement,
+    from every series read by both readers that you may see; optionally of one kernel or manufacturer."""
+
+    class FilterSerializer(serializers.Serializer):
+        kernel = StrictCharField(required=False, max_length=128)
+        manufacturer = StrictCharField(required=False, max_length=128)
+
+    class OutputSerializer(serializers.Serializer):
+        min_n = serializers.IntegerField(help_text="series needed before a band is given")
+        kernel = serializers.CharField(allow_null=True)
+        manufacturer = serializers.CharField(allow_null=True)
+        measures = NoiseBandsSerializer()
+
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
+    def get(self, request):
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        noise = selectors.reader_noise(user=request.user, **params.validated_data)
+        return Response(self.OutputSerializer(noise).data)
+
+
+class InvolvementChangeSerializer(serializers.Serializer):
+    """One visit-to-visit change of one source and measure, in percentage points."""
+
+    source = serializers.CharField()
+    measure = serializers.ChoiceField(choices=list(selectors.MEASURES))
+    from_visit_id = serializers.IntegerField()
+    from_date = serializers.DateField()
+    to_visit_id = serializers.IntegerField()
+    to_date = serializers.DateField()
+    change_pct_points = serializers.FloatField()
+    mdc95 = serializers.FloatField(allow_null=True)
+    noise_n = serializers.IntegerField()
+    estimable = serializers.BooleanField()
+    beyond_noise = serializers.BooleanField(allow_null=True, help_text="null while the band is not estimable")
+
+
+@routes.route("patients/<int:patient_id>/changes/", name="patient-changes")
+class PatientChangesApi(APIView):
+    """Each visit-to-visit change of involvement per source and measure, beyond or within reader noise."""
+
+    class OutputSerializer(serializers.Serializer):
+        min_n = serializers.IntegerField()
+        noise = NoiseBandsSerializer()
+        changes = InvolvementChangeSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, patient_id: int):
+        return Response(self.OutputSerializer(selectors.patient_changes(patient_id=patient_id, user=request.user)).data)
+
+
+@routes.route("patients/<int:patient_id>/staging/", name="patient-staging")
+class PatientStagingApi(APIView):
+    """Goh-Wells stage (limited or extensive) of each visit, with the extent, FVC and rule it used."""
+
+    class OutputSerializer(serializers.Serializer):
+        visit_id = serializers.IntegerField()
+        visit_date = serializers.DateField()
+        visit_label = serializers.CharField()
+        source = serializers.CharField(help_text="consensus, else the newest model version")
+        extent_pct = serializers.FloatField()
+        fvc_pct_pred = serializers.FloatField(allow_null=True)
+        stage = serializers.ChoiceField(choices=["limited", "extensive"])
+        rule = serializers.CharField()
+        note = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request, patient_id: int):
+        return Response(self.OutputSerializer(selectors.patient_staging(patient_id=patient_id, user=request.user),
+                                              many=True).data)  # fmt: skip

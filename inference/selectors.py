@@ -5,7 +5,7 @@ from ildplatform.exceptions import Forbidden, NotFound
 from ildplatform.models import Patient, Visit
 from ildplatform.selectors import series_get
 
-from . import visibility
+from . import staging, statistics, visibility
 from .models import Involvement, LungMask, ModelVersion, Prediction, weights_label
 
 
@@ -126,3 +126,93 @@ def series_models(*, series_id: int, user) -> dict:
         if not visibility.is_hidden(f"model:{row['model_version_id']}", hidden)
     ]  # fmt: skip
     return {"series_id": series.pk, "active": active, "predictions": predictions}
+
+
+# ---------------------------------------------------------------- what a change means
+
+MEASURES = {"total": "total_pct", "reticulation": "reticulation_pct", "ggo": "ggo_pct"}
+READER_SOURCES = ("reader_1", "reader_2")
+
+
+def reader_noise(*, user, kernel: str | None = None, manufacturer: str | None = None) -> dict:
+    """Minimal detectable change and inter-reader Bland-Altman per measure, over every series both readers
+    read whose readings the user may see (optionally of one reconstruction kernel or manufacturer).
+    Below READER_NOISE_MIN_SERIES series a measure is reported as not yet estimable."""
+    rows = Involvement.objects.filter(source__in=READER_SOURCES)
+    if kernel:
+        rows = rows.filter(series__kernel=kernel)
+    if manufacturer:
+        rows = rows.filter(series__manufacturer=manufacturer)
+    by_series: dict[int, dict[str, Involvement]] = {}
+    for row in _visible(rows, user):
+        by_series.setdefault(row.series_id, {})[row.source] = row
+    minimum = settings.READER_NOISE_MIN_SERIES
+    measures = {}
+    for measure, field in MEASURES.items():
+        pairs = [(getattr(pair["reader_1"], field), getattr(pair["reader_2"], field))
+                 for pair in by_series.values() if len(pair) == 2]  # fmt: skip
+        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+        if len(pairs) < max(minimum, 2):
+            measures[measure] = {"n": len(pairs), "estimable": False}
+            continue
+        first, second = zip(*pairs, strict=True)
+        bias, low, high = statistics.bland_altman(first, second)
+        measures[measure] = statistics.minimal_detectable_change(first, second) | {
+            "estimable": True, "bias": bias, "limit_low": low, "limit_high": high}  # fmt: skip
+    return {"min_n": minimum, "kernel": kernel or None, "manufacturer": manufacturer or None, "measures": measures}
+
+
+def patient_changes(*, patient_id: int, user) -> dict:
+    """Each visit-to-visit change of each source's involvement (total, reticulation, GGO), marked as
+    beyond or within reader noise (|change| > MDC95 of that measure) where the noise is estimable."""
+    trend = patient_involvement_trend(patient_id=patient_id, user=user)
+    noise = reader_noise(user=user)["measures"]
+    by_source: dict[str, list[Involvement]] = {}
+    for row in trend:
+        by_source.setdefault(row.source, []).append(row)
+    changes = []
+    for source, rows in by_source.items():
+        for before, after in zip(rows, rows[1:], strict=False):
+            for measure, field in MEASURES.items():
+                first, second = getattr(before, field), getattr(after, field)
+                if first is None or second is None:
+                    continue
+                band = noise[measure]
+                change = second - first
+                changes.append({
+                    "source": source, "measure": measure,
+                    "from_visit_id": before.visit_id, "from_date": before.visit.date,
+                    "to_visit_id": after.visit_id, "to_date": after.visit.date, "change_pct_points": change,
+                    "mdc95": band.get("mdc95"), "noise_n": band["n"], "estimable": band["estimable"],
+                    "beyond_noise": abs(change) > band["mdc95"] if band["estimable"] else None,
+                })  # fmt: skip
+    return {"noise": noise, "min_n": settings.READER_NOISE_MIN_SERIES, "changes": changes}
+
+
+def _staging_source(rows: list[Involvement]) -> Involvement | None:
+    """The consensus where there is one, else the newest model version's figure."""
+    by_source = {row.source: row for row in rows}
+    if "consensus" in by_source:
+        return by_source["consensus"]
+    models = [row for row in rows if row.source.startswith("model:")]
+    return max(models, key=lambda row: int(row.source.split(":")[1])) if models else None
+
+
+def patient_staging(*, patient_id: int, user) -> list[dict]:
+    """Goh-Wells stage of every visit that has a consensus or model involvement the user may see."""
+    by_visit: dict[int, list[Involvement]] = {}
+    for row in patient_involvement_trend(patient_id=patient_id, user=user):
+        by_visit.setdefault(row.visit_id, []).append(row)
+    staged = []
+    for rows in by_visit.values():
+        chosen = _staging_source(rows)
+        if chosen is None:
+            continue
+        visit = chosen.visit
+        stage = staging.goh_wells_stage(chosen.total_pct, visit.fvc_pct_pred)
+        staged.append({
+            "visit_id": visit.pk, "visit_date": visit.date, "visit_label": visit.label, "source": chosen.source,
+            "extent_pct": chosen.total_pct, "fvc_pct_pred": visit.fvc_pct_pred, "stage": stage.stage,
+            "rule": stage.rule, "note": staging.EXTENT_NOTE,
+        })  # fmt: skip
+    return staged
