@@ -195,6 +195,22 @@ class SliceDicomApi(APIView):
         return FileResponse(found.dicom_file.open("rb"), content_type="application/dicom")
 
 
+@routes.route("series/<int:series_id>/instances/", name="series-instances")
+class SeriesInstancesApi(APIView):
+    """The series' instances for DICOMweb (/dicomweb/studies/{study_uid}/series/{series_uid}/...): the SOP
+    Instance UID of each slice in z order, so a viewer shows slice z where masks and readings expect it."""
+
+    class OutputSerializer(serializers.Serializer):
+        series_id = serializers.IntegerField()
+        study_uid = serializers.CharField()
+        series_uid = serializers.CharField()
+        sop_uids = serializers.ListField(child=serializers.CharField(), help_text="sop_uids[z] is slice z")
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, series_id: int):
+        return Response(self.OutputSerializer(selectors.series_instance_uids(series_id=series_id)).data)
+
+
 class ReformatPlaneSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="planes of this kind: axial rows (coronal) or columns (sagittal)")
     width = serializers.IntegerField()

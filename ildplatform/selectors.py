@@ -50,6 +50,18 @@ def slice_get(*, series_id: int, z_index: int) -> Slice:
     return found
 
 
+def series_instance_uids(*, series_id: int) -> dict:
+    """What a viewer needs to ask DICOMweb for the series' images: its study and series UIDs and the SOP
+    Instance UID of each slice in z order (sop_uids[z] is slice z, as masks and readings number them)."""
+    series = series_get(series_id=series_id)
+    return {
+        "series_id": series.pk,
+        "study_uid": series.study_uid,
+        "series_uid": series.series_uid,
+        "sop_uids": list(Slice.objects.filter(series=series).order_by("z_index").values_list("sop_uid", flat=True)),
+    }
+
+
 def job_list(*, series_id: int | None = None, active_only: bool = False) -> QuerySet[Job]:
     jobs = Job.objects.all()
     if series_id is not None:

@@ -65,14 +65,15 @@ async function loadPlane(imageId) {
 class ReformatViewer extends SliceViewer {
   constructor(container, { seriesId, plane, layout, startIndex }) {
     const spec = layout.planes[plane];
-    super(container, { seriesId, rows: layout.slice_order.length, columns: spec.width, sliceCount: spec.count, startSlice: startIndex });
-    this.plane = plane;
-    this.imageIds = Array.from({ length: spec.count }, (_, index) => {
+    const imageIds = Array.from({ length: spec.count }, (_, index) => {
       const imageId = `${SCHEME}:${location.origin}/api/v1/series/${seriesId}/reformat/${plane}/${index}`;
       planeInfo.set(imageId, { ...reformatPlaneGeometry(layout, plane, index), rows: layout.slice_order.length, columns: spec.width,
         sliceThickness: null, frameOfReferenceUID: layout.axial.frame_of_reference_uid });
       return imageId;
     });
+    super(container, { seriesId, rows: layout.slice_order.length, columns: spec.width, sliceCount: spec.count, startSlice: startIndex,
+      imageIds });
+    this.plane = plane;
     this.element.dataset.testid = `reformat-${plane}`;
     this.element.setAttribute('aria-label', `${PLANE_NAMES[plane]} reformat (read-only); scroll with the wheel`);
     this.slider.setAttribute('aria-label', `${PLANE_NAMES[plane]} plane`);

@@ -1,11 +1,14 @@
-// One slice viewer: a Cornerstone3D stack viewport showing the series' DICOM slices, a slider, an info
+// One slice viewer: a Cornerstone3D stack viewport showing the series' DICOM slices (WADO-RS frames from
+// the platform's DICOMweb, see dicomweb.js, unless a subclass brings images of its own), a slider, an info
 // line (slice, position and thickness in mm, window), the patient-direction letters at the edges, the HU
 // under the pointer, and a LabelOverlay canvas on top for label maps. The wheel scrolls, Ctrl/Cmd+wheel
 // zooms around the pointer. The viewport element says what it shows in data attributes: data-slice (the
 // slice on screen), data-ready, data-prefetched, and the times of the first image and first render.
 import { Enums, RenderingEngine, imageLoader, metaData } from '@cornerstonejs/core';
+import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
 import { el } from './api.js';
 import { bindMouseTools, initCornerstone } from './cornerstone.js';
+import { seriesImages } from './dicomweb.js';
 import { edgeLetters, formatMm } from './image-plane.js';
 import { LabelOverlay } from './overlay.js';
 import { pageMemory, storedSlice } from './page-memory.js';
@@ -20,7 +23,7 @@ const ZOOM_LIMITS = [0.2, 40]; // relative to the whole slice fitted to the view
 const PREFETCH_AT_ONCE = 4;
 
 export class SliceViewer {
-  constructor(container, { seriesId, rows, columns, sliceCount, startSlice }) {
+  constructor(container, { seriesId, rows, columns, sliceCount, startSlice, imageIds }) {
     // A page that does not say where to start gets the slice it showed last (the reader after a reload).
     this.memory = startSlice === undefined ? pageMemory('slice') : null;
     const z = startSlice ?? storedSlice(this.memory.load(), sliceCount) ?? 0;
@@ -32,22 +35,20 @@ export class SliceViewer {
     this.measuring = false;
     this.mouseTools = null;
     this.direction = 1; // +1 or -1: the way the reader last moved through the slices
-    this.imageIds = Array.from(
-      { length: sliceCount },
-      (_, z) => `wadouri:${location.origin}/api/v1/series/${seriesId}/slices/${z}/dicom`,
-    );
+    this.imageIds = null; // set by start(), from this.stack
+    this.stack = imageIds ? Promise.resolve(imageIds) : dicomwebStack(seriesId, sliceCount);
     this.id = `viewer-${++viewerCount}`;
     this.build(container);
     this.loadFirstSlice();
   }
 
   async loadFirstSlice() {
-    // Cornerstone (its decoder worker included) and the first slice start loading now, while the page
-    // still asks the server for the rest of what it shows; start() then finds them ready. (A subclass
-    // has set its own imageIds by the time Cornerstone is up.)
+    // Cornerstone (its decoder worker included), the series' metadata and the first slice start loading
+    // now, while the page still asks the server for the rest of what it shows; start() then finds them
+    // ready.
     try {
-      await initCornerstone();
-      await imageLoader.loadAndCacheImage(this.imageIds[this.z]);
+      const [, imageIds] = await Promise.all([initCornerstone(), this.stack]);
+      await imageLoader.loadAndCacheImage(imageIds[this.z]);
     } catch {
       // start() meets the same failure and reports it
     }
@@ -86,6 +87,7 @@ export class SliceViewer {
 
   async start() {
     await initCornerstone();
+    this.imageIds = await this.stack;
     this.engine = new RenderingEngine(`engine-${this.id}`);
     this.engine.enableElement({
       viewportId: this.id,
@@ -354,6 +356,15 @@ export class SliceViewer {
     if (this.image.preScale && this.image.preScale.scaled) return value;
     return value * (this.image.slope ?? 1) + (this.image.intercept ?? 0);
   }
+}
+
+async function dicomwebStack(seriesId, sliceCount) {
+  // The slices' wadors image ids in z order, their metadata handed to the loader first: its providers
+  // (imagePlaneModule, modalityLutModule, ...) answer from it, and it decodes no frame without it.
+  const images = await seriesImages(seriesId);
+  if (images.length !== sliceCount) throw new Error(`series ${seriesId}: ${images.length} instances for ${sliceCount} slices`);
+  for (const { imageId, metadata } of images) dicomImageLoader.wadors.metaDataManager.add(imageId, metadata);
+  return images.map(({ imageId }) => imageId);
 }
 
 function imageToWorld(plane) {
