@@ -28,3 +28,16 @@ test('a visit without the source in between is skipped; a zero baseline has no r
   assert.equal(formatChange(change), '+3.0 pp');
   assert.equal(formatChange(null), '–');
 });
+
+test('a change is told beyond or within reader noise with its band and n, or not yet estimable', async () => {
+  const { noiseText, noiseSummary } = await import('../src/patient/change.js');
+  const base = { from_date: '2020-01-10', to_date: '2021-02-03', noise_n: 14 };
+  assert.equal(noiseText({ ...base, change_pct_points: 3.26, estimable: true, beyond_noise: true, mdc95: 2.04 }),
+    '2020-01-10 → 2021-02-03: +3.3 pp, beyond reader noise (MDC95 2.0 pp from 14 series read by both readers)');
+  assert.equal(noiseText({ ...base, change_pct_points: -1.0, estimable: true, beyond_noise: false, mdc95: 2.04 }),
+    '2020-01-10 → 2021-02-03: −1.0 pp, within reader noise (MDC95 2.0 pp from 14 series read by both readers)');
+  assert.equal(noiseText({ ...base, change_pct_points: 5, estimable: false, beyond_noise: null, mdc95: null, noise_n: 3 }),
+    '2020-01-10 → 2021-02-03: +5.0 pp; reader noise not yet estimable (3 series read by both readers so far)');
+  assert.equal(noiseSummary({ total: { n: 3, estimable: false } }, 10), 'Reader noise not yet estimable: 3 of 10 series read by both readers needed');
+  assert.match(noiseSummary({ total: { n: 12, estimable: true, mdc95: 2.04, mdc95_ci_low: 1.5, mdc95_ci_high: 3.1 } }, 10), /MDC95 of the total 2\.0 pp, 95 % CI 1\.5–3\.1, from 12 series/);
+});

@@ -27,3 +27,23 @@ export function formatChange(change) {
   const relative = change.relative === null ? '' : ` (${signed(change.relative, 0)} %)`;
   return `${signed(change.absolute, 1)} pp${relative}`;
 }
+
+export function noiseText(change) {
+  // A change of the server's /changes/ list in words: beyond or within reader noise, with the band and n.
+  const amount = `${change.change_pct_points > 0 ? '+' : change.change_pct_points < 0 ? '−' : '±'}${Math.abs(change.change_pct_points).toFixed(1)} pp`;
+  const span = `${change.from_date} → ${change.to_date}`;
+  if (!change.estimable) {
+    return `${span}: ${amount}; reader noise not yet estimable (${change.noise_n} series read by both readers so far)`;
+  }
+  const verdict = change.beyond_noise ? 'beyond reader noise' : 'within reader noise';
+  return `${span}: ${amount}, ${verdict} (MDC95 ${change.mdc95.toFixed(1)} pp from ${change.noise_n} series read by both readers)`;
+}
+
+export function noiseSummary(noise, minN) {
+  // The legend's line for the total: the band and its n, or why there is none yet.
+  const band = noise?.total;
+  if (!band) return null;
+  if (!band.estimable) return `Reader noise not yet estimable: ${band.n} of ${minN} series read by both readers needed`;
+  return `▲▼ change beyond reader noise, ○ within it (MDC95 of the total ${band.mdc95.toFixed(1)} pp, 95 % CI `
+    + `${band.mdc95_ci_low.toFixed(1)}–${band.mdc95_ci_high.toFixed(1)}, from ${band.n} series read by both readers)`;
+}

@@ -1,6 +1,7 @@
 // Patient charts (SVG): involvement per visit and source with the inter-reader band, and lung function,
 // on one shared time axis. Each point is a link to its visit's series with the source's overlay.
 import { el } from '../lib/api.js';
+import { noiseText } from './change.js';
 import { pointOverlay, seriesHref } from './state.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -99,7 +100,29 @@ function methodMarker({ plot, x }, change) {
   plot.append(marker);
 }
 
-export function involvementChart({ title, metric, visits, rows, sources, models, names, changes = [] }) {
+function noiseMarker({ plot, x, y }, change, before, after, metric) {
+  // Mid-segment: a triangle pointing the way of a change beyond reader noise, a ring for one within it.
+  const [cx, cy] = [(x(before.visit_date) + x(after.visit_date)) / 2, (y(before[metric]) + y(after[metric])) / 2];
+  const up = change.change_pct_points > 0;
+  const glyph = change.beyond_noise
+    ? svg('path', { d: up ? `M${cx - 5},${cy + 4} L${cx + 5},${cy + 4} L${cx},${cy - 5} Z` : `M${cx - 5},${cy - 4} L${cx + 5},${cy - 4} L${cx},${cy + 5} Z`, fill: '#b31d28' })
+    : svg('circle', { cx, cy, r: 3.5, fill: '#fff', stroke: '#57606a', 'stroke-width': 1.3 });
+  plot.append(svg('g', { 'data-testid': 'noise-marker', 'data-source': change.source, 'data-beyond': String(change.beyond_noise), tabindex: '0' },
+    svg('title', {}, noiseText(change)), svg('circle', { cx, cy, r: 8, fill: 'transparent' }), glyph));
+}
+
+function noiseMarkers(chart, { noise, metric, rows }) {
+  // Consensus and model changes only (the reader lines are the noise itself); none while not estimable.
+  const measure = metric.replace(/_pct$/, '');
+  for (const change of noise?.changes ?? []) {
+    if (change.measure !== measure || !change.estimable || change.source.startsWith('reader_')) continue;
+    const of = (visitId) => rows.find((row) => row.visit_id === visitId && row.source === change.source);
+    const [before, after] = [of(change.from_visit_id), of(change.to_visit_id)];
+    if (before && after && typeof before[metric] === 'number' && typeof after[metric] === 'number') noiseMarker(chart, change, before, after, metric);
+  }
+}
+
+export function involvementChart({ title, metric, visits, rows, sources, models, names, changes = [], noise = null }) {
   const values = rows.map((row) => row[metric]).filter((value) => typeof value === 'number');
   const chart = axes(visits, Math.max(5, ...values) * 1.05, { label: { text: `${title} (% of lung) per visit and source`, testid: `chart-${metric}` } });
   for (const visit of visits) {
@@ -113,6 +136,7 @@ export function involvementChart({ title, metric, visits, rows, sources, models,
     if (points.length) sourceLine(chart, points, { source, style: sourceStyle(source, models, names), metric, rows, models });
   }
   for (const change of changes) methodMarker(chart, change);
+  noiseMarkers(chart, { noise, metric, rows });
   return el('figure', { class: 'chart' }, el('h3', { text: `${title} (% of lung)` }), chart.plot);
 }
 

@@ -55,8 +55,10 @@ export async function loadPatient(patientId) {
   const visits = [...patient.visits].sort((a, b) => a.date.localeCompare(b.date));
   const sources = [...new Set(rows.map((row) => row.source))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const models = sources.filter((source) => source.startsWith('model:'));
-  const [lungs, names] = await Promise.all([lungSummaries(visits), modelNames(models)]);
-  return { visits, rows, patterns, sources, models, names, lungs };
+  // What a change means: reader noise and Goh-Wells stages (the page still shows the trend without them).
+  const [lungs, names, noise, staging] = await Promise.all([lungSummaries(visits), modelNames(models),
+    getJson(`patients/${patientId}/changes/`).catch(() => null), getJson(`patients/${patientId}/staging/`).catch(() => [])]);
+  return { visits, rows, patterns, sources, models, names, lungs, noise, staging };
 }
 
 export function rowsMethod(visit, rows) {

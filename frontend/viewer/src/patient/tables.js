@@ -2,7 +2,7 @@
 // into the images; all involvement figures with their lung method; and the legend of the chart lines.
 import { el } from '../lib/api.js';
 import { denseMissed, methodTag, nonLungAir } from '../lib/lungs.js';
-import { formatChange, visitChange } from './change.js';
+import { formatChange, noiseSummary, visitChange } from './change.js';
 import { sourceStyle, svg } from './charts.js';
 import { pointOverlay, seriesHref } from './state.js';
 
@@ -15,7 +15,7 @@ function methodChangeLegend(changes) {
     `Lung method changes (${what}): figures either side are measured on different lung masks, a step there may not be disease change`);
 }
 
-export function sourceLegend(sources, { models, names }, changes = []) {
+export function sourceLegend(sources, { models, names }, changes = [], noise = null) {
   const entries = sources.map((source) => {
     const style = sourceStyle(source, models, names);
     const icon = svg('svg', { width: 28, height: 10, 'aria-hidden': 'true' },
@@ -24,7 +24,8 @@ export function sourceLegend(sources, { models, names }, changes = []) {
   });
   return el('div', { class: 'chart-legend' }, ...entries,
     el('span', {}, el('span', { class: 'swatch', style: 'background: #9aa6b2; opacity: .6' }), 'Between reader 1 and reader 2 (reader variability)'),
-    methodChangeLegend(changes));
+    methodChangeLegend(changes),
+    noise ? el('span', { 'data-testid': 'noise-legend', text: noiseSummary(noise.noise, noise.min_n) }) : null);
 }
 
 function lungCell(lung) {
@@ -44,7 +45,15 @@ function changeCell(rows, visits, visit, source) {
   return el('td', { 'data-testid': `change-${visit.id}`, title, text: `${formatChange(change)}${change?.methodsDiffer ? ' *' : ''}` });
 }
 
-function visitRow(visit, rows, visits, { models, names }, lung) {
+function stageCell(visit, staging) {
+  // Goh-Wells stage of the visit with the inputs and rule in the tooltip; '–' without a consensus or model figure.
+  const staged = staging.find((entry) => entry.visit_id === visit.id);
+  if (!staged) return el('td', { 'data-testid': `stage-${visit.id}`, text: '–' });
+  const inputs = `extent ${staged.extent_pct.toFixed(1)} % (${staged.source}), FVC ${staged.fvc_pct_pred ?? 'not recorded'}`;
+  return el('td', { 'data-testid': `stage-${visit.id}`, title: `${inputs}: ${staged.rule}. ${staged.note}`, text: staged.stage });
+}
+
+function visitRow(visit, rows, visits, { models, names }, lung, staging) {
   const of = (source) => rows.find((row) => row.visit_id === visit.id && row.source === source);
   const best = ['consensus', ...models, 'reader_1', 'reader_2'].map(of).find(Boolean);
   const href = seriesHref(visit, pointOverlay(null, visit, rows, models));
@@ -53,16 +62,17 @@ function visitRow(visit, rows, visits, { models, names }, lung) {
     el('td', { text: visit.label || '' }), el('td', { text: visit.date }),
     el('td', { text: visit.fvc_pct_pred ?? '–' }), el('td', { text: visit.dlco_pct_pred ?? '–' }),
     el('td', { text: best ? best.total_pct.toFixed(1) : '–', title: best ? `from ${sourceStyle(best.source, models, names).name}, lung method ${best.lung_method}` : '' }),
-    changeCell(rows, visits, visit, best?.source), lungCell(lung), el('td', {}, link));
+    changeCell(rows, visits, visit, best?.source), stageCell(visit, staging), lungCell(lung), el('td', {}, link));
 }
 
-export function visitTable(visits, rows, { models, names }, lungs) {
+export function visitTable(visits, rows, { models, names }, lungs, staging = []) {
   const headings = ['Visit', 'Date', 'FVC %', 'DLCO %', 'Total %'].map((h) => el('th', { scope: 'col', text: h }));
   headings.push(el('th', { scope: 'col', title: 'Total involvement minus that of the previous visit by the same source, in percentage points and relative to it' }, 'Change'));
+  headings.push(el('th', { scope: 'col', title: 'Goh-Wells stage (Goh et al. 2008) from the quantitative extent and FVC; hover a stage for its inputs' }, 'Stage'));
   const lung = el('th', { scope: 'col', title: 'The lung method of the visit\'s series, the dense lung (-750 to -100 HU) it left out, and the non-lung air (stomach, bowel gas, trachea) inside it' }, 'Lung mask');
   return el('table', { 'data-testid': 'visits' },
     el('thead', {}, el('tr', {}, headings, lung, el('th', { scope: 'col' }))),
-    el('tbody', {}, visits.map((visit) => visitRow(visit, rows, visits, { models, names }, lungs.get(visit.id)))));
+    el('tbody', {}, visits.map((visit) => visitRow(visit, rows, visits, { models, names }, lungs.get(visit.id), staging))));
 }
 
 export function allFigures(rows, { models, names }, patterns) {
