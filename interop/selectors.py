@@ -172,7 +172,12 @@ def series_metadata_json(series: Series) -> bytes:
 
 @functools.lru_cache(maxsize=32)
 def _cached_series_metadata(series_id: int, series_uid: str) -> bytes:
-    """Built once from the stored files and kept beside them; the UID keys it, in case an id is reused."""
+    return stored_series_metadata(series_id, series_uid)
+
+
+def stored_series_metadata(series_id: int, series_uid: str) -> bytes:
+    """Built once from the stored files and kept beside them (a worker builds it after the import); the UID
+    keys it, in case an id is reused."""
     name = f"dicomweb/metadata/{series_uid}.json"
     if default_storage.exists(name):
         with default_storage.open(name, "rb") as handle:
