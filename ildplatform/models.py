@@ -84,7 +84,7 @@ class Slice(models.Model):
     dicom_file = models.FileField(max_length=255)
     # The file's transfer syntax and, per frame, the [offset, length] pieces of its pixel data in the
     # file: a frame goes out as stored with a seek and a read (null: not known, the file is parsed).
-    transfer_syntax_uid = models.CharField(max_length=64, blank=True)
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True, db_default="")
     frame_ranges = models.JSONField(null=True, blank=True)
 
     class Meta:

@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="slice",
             name="transfer_syntax_uid",
-            field=models.CharField(blank=True, max_length=64),
+            field=models.CharField(blank=True, db_default="", max_length=64),
         ),
         migrations.RunPython(locate_stored_frames, migrations.RunPython.noop),
     ]
