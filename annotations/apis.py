@@ -14,7 +14,13 @@ from rest_framework.views import APIView
 from ildplatform import labelmaps
 from ildplatform.apis import JobOutputSerializer, SliceLabelMapApi, png_response
 from ildplatform.exceptions import DomainError, NotFound
-from ildplatform.parsing import BoundedJSONParser, StrictBooleanField, StrictCharField
+from ildplatform.parsing import (
+    BoundedJSONParser,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictUUIDField,
+)
 from ildplatform.permissions import IsPlatformAdmin
 from ildplatform.routing import ApiRoutes
 from ildplatform.selectors import series_get
@@ -234,6 +240,68 @@ class SliceReviewedApi(APIView):
         reading = services.reading_slice_reviewed(reading=reading, z_index=z_index, user=request.user,
                                                   reviewed=params.validated_data["reviewed"])  # fmt: skip
         return Response(ReadingProgressSerializer(selectors.reading_progress(reading)).data)
+
+
+class SliceTimeSerializer(serializers.Serializer):
+    z_index = StrictIntegerField(min_value=0, max_value=2**31 - 1)
+    active_ms = StrictIntegerField(
+        min_value=0, max_value=services.READING_TIME_BATCH_MAX_MS, help_text="active time on the slice, ms"
+    )
+    visits = StrictIntegerField(min_value=0, max_value=100_000, help_text="times the slice came on screen")
+
+
+class ReadingTimeSerializer(serializers.Serializer):
+    reading_id = serializers.IntegerField()
+    role = serializers.CharField()
+    user = serializers.CharField()
+    state = serializers.CharField()
+    total_active_ms = serializers.IntegerField(help_text="active time over all slices, ms")
+    slices_visited = serializers.IntegerField(help_text="slices with any active time")
+    annotated_slices = serializers.ListField(
+        child=serializers.IntegerField(), help_text="slices whose latest saved mask holds a mark"
+    )
+    active_ms_on_annotated_slices = serializers.IntegerField()
+    mean_active_ms_per_annotated_slice = serializers.FloatField(allow_null=True)
+    slices = SliceTimeSerializer(many=True, help_text="active time and visits per slice, in z order")
+
+
+@routes.route("readings/<int:reading_id>/time/", name="reading-time")
+class ReadingTimeApi(APIView):
+    """Active reading time (the page visible, the reader not idle) per slice. GET: the summary (whoever may see
+    the reading). POST: one batch of increments from the reader workspace, for the reader's own open reading;
+    a batch id already counted is answered again and counts nothing (`counted: false`)."""
+
+    class InputSerializer(serializers.Serializer):
+        batch_id = StrictUUIDField(help_text="made by the client per batch; a retry sends the same id")
+        slices = SliceTimeSerializer(many=True, max_length=10_000)
+
+    class OutputSerializer(serializers.Serializer):
+        batch_id = serializers.UUIDField()
+        counted = serializers.BooleanField(help_text="false: this batch had been counted before")
+
+    @extend_schema(responses=ReadingTimeSerializer)
+    def get(self, request, reading_id: int):
+        reading = access.reading_for_view(reading_id, request.user)
+        return Response(ReadingTimeSerializer(selectors.reading_time_summary(reading)).data)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request, reading_id: int):
+        reading = access.reading_for_edit(reading_id, request.user)
+        params = self.InputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        counted = services.reading_time_add(reading=reading, **params.validated_data)
+        return Response(self.OutputSerializer({"batch_id": params.validated_data["batch_id"], "counted": counted}).data)
+
+
+@routes.route("series/<int:series_id>/reading-time/", name="series-reading-time")
+class SeriesReadingTimeApi(APIView):
+    """Active reading time of each reader of the series whose reading the user may see: admins both, the
+    adjudicator both once both readers have submitted, a reader their own until then."""
+
+    @extend_schema(responses=ReadingTimeSerializer(many=True))
+    def get(self, request, series_id: int):
+        return Response(ReadingTimeSerializer(selectors.series_reading_times(series_id=series_id, user=request.user),
+                                              many=True).data)  # fmt: skip
 
 
 @routes.route("readings/<int:reading_id>/submit/", name="reading-submit")

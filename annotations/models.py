@@ -176,3 +176,35 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user} {self.action} {self.object_type} {self.object_id}"
+
+
+class SliceReadingTime(models.Model):
+    """A reader's active time on one slice of their reading (the page visible, the reader not idle), summed
+    over the increments the reader workspace sends; `visits`: how often the slice came on screen."""
+
+    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="slice_times")
+    slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="+")
+    active_ms = models.PositiveBigIntegerField(default=0)
+    visits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["reading", "slice"], name="one_reading_time_per_slice")]
+
+    def __str__(self) -> str:
+        return f"{self.active_ms} ms on slice {self.slice.z_index} in {self.reading}"
+
+
+class ReadingTimeBatch(models.Model):
+    """One increment of reading time as the workspace sent it, kept by its id so that a retried send (its
+    answer lost on the way) is recognised and not counted twice."""
+
+    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="time_batches")
+    batch_id = models.UUIDField()
+    active_ms = models.PositiveBigIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["reading", "batch_id"], name="reading_time_batch_once")]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} of {self.reading}"

@@ -13,7 +13,16 @@ from inference.models import ModelVersion, Prediction
 
 from . import access
 from . import agreement as agreement_math
-from .models import AuditEvent, ConsensusDecision, ConsensusMask, MaskVersion, Reading, Review, SliceAgreement
+from .models import (
+    AuditEvent,
+    ConsensusDecision,
+    ConsensusMask,
+    MaskVersion,
+    Reading,
+    Review,
+    SliceAgreement,
+    SliceReadingTime,
+)
 
 
 def review_get(*, series_id: int) -> Review | None:
@@ -160,6 +169,10 @@ def reader_readings(review: Review) -> tuple[Reading, Reading]:
     return readings[Reading.Role.READER_1], readings[Reading.Role.READER_2]
 
 
+# A mask version with any reticulation or GGO pixel (its stored counts).
+HOLDS_MARKS = Q(reticulation_pixels__gt=0) | Q(ggo_pixels__gt=0)
+
+
 def latest_mask_versions() -> QuerySet[MaskVersion]:
     """The newest version of every (reading, slice): no newer one exists."""
     newer = MaskVersion.objects.filter(reading=OuterRef("reading"), slice=OuterRef("slice"),
@@ -259,11 +272,45 @@ def slices_needing_decision(review: Review) -> list[int]:
     drawn = set(
         latest_mask_versions()
         .filter(reading__review=review, reading__role__in=access.READER_ROLES)
-        .filter(Q(reticulation_pixels__gt=0) | Q(ggo_pixels__gt=0))
+        .filter(HOLDS_MARKS)
         .values_list("slice__z_index", flat=True)
     )
     decided = set(review.decisions.values_list("slice__z_index", flat=True))
     return sorted(drawn - decided)
+
+
+def annotated_slices(reading: Reading) -> list[int]:
+    """Slices whose latest saved mask holds any mark (a slice saved empty again is not annotated)."""
+    marked = latest_mask_versions().filter(reading=reading).filter(HOLDS_MARKS)
+    return sorted(marked.values_list("slice__z_index", flat=True))
+
+
+def reading_time_summary(reading: Reading) -> dict:
+    """The reader's active time on the reading: in all, per slice, and on the slices they annotated."""
+    rows = SliceReadingTime.objects.filter(reading=reading).order_by("slice__z_index")
+    slices = [{"z_index": z, "active_ms": ms, "visits": visits}
+              for z, ms, visits in rows.values_list("slice__z_index", "active_ms", "visits")]  # fmt: skip
+    annotated = annotated_slices(reading)
+    time_of = {entry["z_index"]: entry["active_ms"] for entry in slices}
+    on_annotated = sum(time_of.get(z, 0) for z in annotated)
+    return {
+        "reading_id": reading.pk,
+        "role": reading.role,
+        "user": reading.user.username,
+        "state": reading.state,
+        "total_active_ms": sum(time_of.values()),
+        "slices_visited": sum(1 for ms in time_of.values() if ms > 0),
+        "annotated_slices": annotated,
+        "active_ms_on_annotated_slices": on_annotated,
+        "mean_active_ms_per_annotated_slice": on_annotated / len(annotated) if annotated else None,
+        "slices": slices,
+    }
+
+
+def series_reading_times(*, series_id: int, user) -> list[dict]:
+    """Reading time of each reader reading of the series the user may see (series_readings' rule)."""
+    readings = series_readings(series_id=series_id, user=user)
+    return [reading_time_summary(reading) for reading in readings if reading.role in access.READER_ROLES]
 
 
 def audit_list(*, series_id: int | None) -> QuerySet[AuditEvent]:

@@ -9,6 +9,8 @@ Every change is written to the audit trail in the same transaction as the change
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -33,8 +35,10 @@ from .models import (
     ConsensusMask,
     MaskVersion,
     Reading,
+    ReadingTimeBatch,
     Review,
     SliceAgreement,
+    SliceReadingTime,
 )
 from .selectors import (
     consensus_labels_volume,
@@ -194,6 +198,51 @@ def _record_preannotation(reading: Reading, slice_: Slice) -> None:
     if used and not used <= set(reading.preannotated_from):
         reading.preannotated_from = sorted(used | set(reading.preannotated_from))
         Reading.objects.filter(pk=reading.pk).update(preannotated_from=reading.preannotated_from)
+
+
+# ---------------------------------------------------------------- reading time
+
+# The workspace sends its increments every 15 s; a batch holding more active time than this did not come
+# from it (time piled up by a client gone wrong, or made up), and is refused whole.
+READING_TIME_BATCH_MAX_MS = 10 * 60 * 1000
+
+
+def reading_time_add(*, reading: Reading, batch_id: uuid.UUID, slices: list[dict]) -> bool:
+    """Add one batch of active time per slice (`{"z_index", "active_ms", "visits"}`) to the reader's open
+    reading, all or none. A batch id is counted once: False when this batch was counted already."""
+    series = reading.review.series
+    if not slices:
+        raise DomainError("a batch of reading time names at least one slice")
+    z_indexes = [entry["z_index"] for entry in slices]
+    twice = sorted({z for z in z_indexes if z_indexes.count(z) > 1})
+    if twice:
+        raise DomainError(f"slice z index {twice[0]} appears more than once in the batch")
+    slice_ids = dict(Slice.objects.filter(series=series, z_index__in=z_indexes).values_list("z_index", "pk"))
+    missing = sorted(set(z_indexes) - set(slice_ids))
+    if missing:
+        raise DomainError(f"series {series.pk} has no slice with z index {missing[0]} "
+                          f"(its slices are 0..{series.slice_count - 1})")  # fmt: skip
+    total_ms = sum(entry["active_ms"] for entry in slices)
+    if total_ms > READING_TIME_BATCH_MAX_MS:
+        raise DomainError(
+            f"a batch holds at most {READING_TIME_BATCH_MAX_MS} ms of active time, this one {total_ms} ms"
+        )
+    with transaction.atomic():
+        # One batch of a reading at a time: the batch id check and the sums below cannot interleave.
+        reading = Reading.objects.select_for_update().get(pk=reading.pk)
+        if reading.state == Reading.State.SUBMITTED:
+            raise Conflict("the reading is submitted; its reading time is closed")
+        if ReadingTimeBatch.objects.filter(reading=reading, batch_id=batch_id).exists():
+            return False
+        ReadingTimeBatch.objects.create(reading=reading, batch_id=batch_id, active_ms=total_ms)
+        rows = {row.slice_id: row for row in SliceReadingTime.objects.filter(reading=reading)}
+        for entry in slices:
+            slice_id = slice_ids[entry["z_index"]]
+            row = rows.get(slice_id) or SliceReadingTime(reading=reading, slice_id=slice_id)
+            row.active_ms += entry["active_ms"]
+            row.visits += entry["visits"]
+            row.save()
+    return True
 
 
 # ---------------------------------------------------------------- submit and reopen

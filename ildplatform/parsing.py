@@ -83,3 +83,14 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID as text only: DRF's UUIDField also takes a JSON number (as the UUID's 128-bit integer)."""
+
+    default_error_messages = {"invalid": "Must be a UUID as text, such as 0b0e4d5c-9c1b-4f3e-8a57-2f0c3c1e9d21."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

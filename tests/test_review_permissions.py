@@ -78,6 +78,12 @@ def admin_only(role: str, admin_status: int) -> int:
     return {"anonymous": 401, "admin": admin_status}.get(role, 403)
 
 
+TIME_BATCH = {
+    "batch_id": "6f1d2c3b-4a59-4e6f-8a7b-9c0d1e2f3a4b",
+    "slices": [{"z_index": 1, "active_ms": 1500, "visits": 1}],
+}
+
+
 def endpoints(cast):
     """(name, method, path, body kwargs, expected(role, state)) per endpoint."""
     s, r1, r2 = cast.series.pk, cast.r1.pk, cast.r2.pk
@@ -129,6 +135,14 @@ def endpoints(cast):
          lambda role, st: 409 if consensus_write(role, st) == 200 else consensus_write(role, st)),
         ("consensus mask", "get", f"/api/v1/series/{s}/consensus/slices/1/mask", {},
          lambda role, st: 409 if consensus_read(role, st) == 200 and st != "finalised" else consensus_read(role, st),),
+        ("r1 reading time", "get", f"/api/v1/readings/{r1}/time/", {},
+         lambda role, st: reading_view(role, "reader_1", st)),
+        ("r1 reading time add", "post", f"/api/v1/readings/{r1}/time/", {"data": TIME_BATCH, "format": "json"},
+         lambda role, st: reading_edit(role, "reader_1", st, "one_submitted")),
+        ("r2 reading time", "get", f"/api/v1/readings/{r2}/time/", {},
+         lambda role, st: reading_view(role, "reader_2", st)),
+        ("series reading time", "get", f"/api/v1/series/{s}/reading-time/", {},
+         lambda role, st: 401 if role == "anonymous" else 200),
         ("audit", "get", f"/api/v1/audit/?series={s}", {}, lambda role, st: admin_only(role, 200)),
         ("patient involvement", "get", f"/api/v1/patients/{cast.series.visit.patient_id}/involvement/", {},
          lambda role, st: 401 if role == "anonymous" else 200),

@@ -13,6 +13,7 @@ import { reformatPanel, reformatSwitch } from '../lib/reformat.js';
 import { overlaySwitch, progressPanel, saveStatus, toolPanel } from './panels.js';
 import './reader.css';
 import { SliceReview } from './review.js';
+import { recordReadingTime } from './reading-time.js';
 import { ReadingMasks } from './state.js';
 import { submitReading } from './submit.js';
 import { bindReaderKeys, createEditor, readerShortcuts } from './tools.js';
@@ -68,7 +69,12 @@ async function main() {
     tools?.refresh(page.submitted);
     showStatus();
   };
-  const submit = () => submitReading({ app, page, masks, unsaved, review, viewer, status, refresh });
+  // The reader's active time on an open reading; what is not on the server yet goes before the submit.
+  const readingTime = page.submitted ? null : recordReadingTime({ readingId: page.readingId, viewer, app });
+  const submit = async () => {
+    await readingTime?.flush();
+    return submitReading({ app, page, masks, unsaved, review, viewer, status, refresh });
+  };
   // Blinded reading: only admins and adjudicators see models here (readers only through AI pre-annotation).
   const models = canRunModel() ? await modelPanel(viewer, { seriesId: Number(data.series), labels: patterns }) : null;
   tools = toolPanel({ viewer, editor, patterns, overlay, models, onSubmit: submit, help, status, progress });
