@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.db.models import Q
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 
 from ildplatform import labelmaps
 from ildplatform.apis import JobOutputSerializer, SliceLabelMapApi, png_response
+from ildplatform.csv_export import csv_table
 from ildplatform.exceptions import DomainError, NotFound
 from ildplatform.parsing import (
     BoundedJSONParser,
@@ -448,3 +450,53 @@ class AuditApi(APIView):
             raise DomainError(f"series must be a series id, got {series!r}")
         events = selectors.audit_list(series_id=int(series) if series else None)
         return Response(self.OutputSerializer(events, many=True).data)
+
+
+class MedianRatioSerializer(serializers.Serializer):
+    ratio = serializers.FloatField(help_text="median with pre-annotation / median without")
+    ci_low = serializers.FloatField(help_text="bootstrap 95 % CI")
+    ci_high = serializers.FloatField()
+    n_numerator = serializers.IntegerField()
+    n_denominator = serializers.IntegerField()
+
+
+class ReadingGroupSerializer(serializers.Serializer):
+    readings = serializers.IntegerField(help_text="submitted reader readings")
+    timed = serializers.IntegerField(help_text="of them with recorded reading time")
+    median_active_ms = serializers.FloatField(allow_null=True)
+    with_consensus = serializers.IntegerField(help_text="of them with a finalised consensus")
+    median_dice_with_consensus = serializers.FloatField(allow_null=True)
+
+
+@routes.route("statistics/ai-effect/", name="ai-effect")
+class AiEffectApi(APIView):
+    """What AI pre-annotation changes (admins): readings that started from the model's labels against those
+    drawn from scratch, reading time and Dice with the consensus as median ratios with bootstrap CIs."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    class OutputSerializer(serializers.Serializer):
+        with_preannotation = ReadingGroupSerializer()
+        without_preannotation = ReadingGroupSerializer()
+        time_ratio = MedianRatioSerializer(allow_null=True, help_text="null below two readings in a group")
+        dice_ratio = MedianRatioSerializer(allow_null=True)
+        anchor = serializers.CharField(help_text="what the literature found")
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.ai_effect()).data)
+
+
+@routes.route("exports/readings.csv", name="readings-export")
+class ReadingsExportApi(APIView):
+    """Every submitted reader reading as one CSV row (admins): series, reader, pre-annotation, reading time,
+    the reader's and the consensus' involvement, Dice with the consensus."""
+
+    permission_classes = [IsPlatformAdmin]
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    def get(self, request):
+        text = csv_table(selectors.READINGS_EXPORT_COLUMNS, selectors.readings_export_rows())
+        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="readings.csv"'
+        return response

@@ -208,3 +208,15 @@ class ReadingTimeBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.batch_id} of {self.reading}"
+
+
+class ConsensusAgreement(models.Model):
+    """How far one reader's submitted reading agrees with the finalised consensus (Dice and Jaccard per
+    class and combined, kappa in the lung), computed when the consensus involvement is."""
+
+    reading = models.OneToOneField(Reading, on_delete=models.CASCADE, related_name="consensus_agreement")
+    figures = models.JSONField()
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.reading} against the consensus"

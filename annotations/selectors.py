@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError, NotFound
 from ildplatform.labels import MAX_PATTERN_LABEL
 from ildplatform.models import Slice
-from inference.models import ModelVersion, Prediction
+from inference import statistics
+from inference.models import Involvement, ModelVersion, Prediction
 
 from . import access
 from . import agreement as agreement_math
@@ -318,3 +320,111 @@ def audit_list(*, series_id: int | None) -> QuerySet[AuditEvent]:
     if series_id is not None:
         events = events.filter(series_id=series_id)
     return events
+
+
+# ---------------------------------------------------------------- the AI pre-annotation's effect
+
+AI_EFFECT_ANCHOR = (
+    "In the literature, editing AI labels was about 2.8x faster than drawing from scratch (Front Radiol "
+    "2023): a time ratio of about 0.36."
+)
+
+
+def _submitted_reader_readings() -> QuerySet[Reading]:
+    return (
+        Reading.objects.filter(role__in=access.READER_ROLES, state=Reading.State.SUBMITTED)
+        .select_related("review__series__visit__patient", "user", "consensus_agreement")
+        .annotate(active_ms=Coalesce(Sum("slice_times__active_ms"), 0))
+        .order_by("review__series_id", "role")
+    )
+
+
+def _preannotated(reading: Reading) -> bool:
+    """Did the reading start from the model's labels: slices it saved were seeded by a model version."""
+    return bool(reading.preannotated_from)
+
+
+def _dice_with_consensus(reading: Reading) -> float | None:
+    found = getattr(reading, "consensus_agreement", None)
+    return found.figures.get("dice_combined") if found is not None else None
+
+
+def _ratio_or_none(numerator: list[float], denominator: list[float]) -> dict | None:
+    if len(numerator) < 2 or len(denominator) < 2 or np.median(denominator) <= 0:
+        return None
+    return statistics.median_ratio_with_bootstrap_ci(numerator, denominator)
+
+
+def ai_effect() -> dict:
+    """Submitted reader readings that started from the model's labels against those drawn from scratch:
+    active reading time and Dice with the final consensus, each as the ratio of the groups' medians
+    (with / without) with a bootstrap 95 % CI; readings without recorded time or consensus are left out
+    of that figure."""
+    groups: dict[str, list[Reading]] = {"with": [], "without": []}
+    for reading in _submitted_reader_readings():
+        groups["with" if _preannotated(reading) else "without"].append(reading)
+    times = {name: [float(r.active_ms) for r in rows if r.active_ms > 0] for name, rows in groups.items()}
+    dices = {name: [d for r in rows if (d := _dice_with_consensus(r)) is not None] for name, rows in groups.items()}
+    summary = {
+        name: {
+            "readings": len(rows),
+            "timed": len(times[name]),
+            "median_active_ms": float(np.median(times[name])) if times[name] else None,
+            "with_consensus": len(dices[name]),
+            "median_dice_with_consensus": float(np.median(dices[name])) if dices[name] else None,
+        }
+        for name, rows in groups.items()
+    }
+    return {
+        "with_preannotation": summary["with"],
+        "without_preannotation": summary["without"],
+        "time_ratio": _ratio_or_none(times["with"], times["without"]),
+        "dice_ratio": _ratio_or_none(dices["with"], dices["without"]),
+        "anchor": AI_EFFECT_ANCHOR,
+    }
+
+
+READINGS_EXPORT_COLUMNS = (
+    "series_id", "patient", "visit_date", "visit_label", "manufacturer", "kernel", "slice_count", "role",
+    "reader", "submitted_at", "ai_preannotation_switch", "preannotated", "preannotated_from",
+    "total_active_ms", "slices_visited", "annotated_slices", "active_ms_per_annotated_slice",
+    "reader_total_pct", "reader_reticulation_pct", "reader_ggo_pct", "consensus_total_pct",
+    "consensus_reticulation_pct", "consensus_ggo_pct", "dice_combined_with_consensus",
+    "dice_reticulation_with_consensus", "dice_ggo_with_consensus",
+)  # fmt: skip
+
+
+def readings_export_rows() -> list[dict]:
+    """One row per submitted reader reading, for statisticians: the series, the reader, whether the model
+    seeded it, reading time, the reader's and the consensus' involvement, and Dice with the consensus."""
+    readings = list(_submitted_reader_readings())
+    series_ids = {reading.review.series_id for reading in readings}
+    involvement = {(row.series_id, row.source): row for row in Involvement.objects.filter(series_id__in=series_ids)}
+    rows = []
+    for reading in readings:
+        series = reading.review.series
+        times = reading_time_summary(reading)
+        figures = getattr(reading, "consensus_agreement", None)
+        figures = figures.figures if figures is not None else {}
+        own, consensus = involvement.get((series.pk, reading.role)), involvement.get((series.pk, "consensus"))
+        rows.append({
+            "series_id": series.pk, "patient": series.visit.patient.pseudonym, "visit_date": series.visit.date,
+            "visit_label": series.visit.label, "manufacturer": series.manufacturer, "kernel": series.kernel,
+            "slice_count": series.slice_count, "role": reading.role, "reader": reading.user.username,
+            "submitted_at": reading.submitted_at, "ai_preannotation_switch": reading.review.ai_preannotation,
+            "preannotated": _preannotated(reading),
+            "preannotated_from": ";".join(str(v) for v in reading.preannotated_from),
+            "total_active_ms": times["total_active_ms"], "slices_visited": times["slices_visited"],
+            "annotated_slices": len(times["annotated_slices"]),
+            "active_ms_per_annotated_slice": times["mean_active_ms_per_annotated_slice"],
+            "reader_total_pct": own.total_pct if own else None,
+            "reader_reticulation_pct": own.reticulation_pct if own else None,
+            "reader_ggo_pct": own.ggo_pct if own else None,
+            "consensus_total_pct": consensus.total_pct if consensus else None,
+            "consensus_reticulation_pct": consensus.reticulation_pct if consensus else None,
+            "consensus_ggo_pct": consensus.ggo_pct if consensus else None,
+            "dice_combined_with_consensus": figures.get("dice_combined"),
+            "dice_reticulation_with_consensus": figures.get("dice_reticulation"),
+            "dice_ggo_with_consensus": figures.get("dice_ggo"),
+        })  # fmt: skip
+    return rows

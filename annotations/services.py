@@ -31,6 +31,7 @@ from .access import both_submitted
 from .models import (
     Agreement,
     AuditEvent,
+    ConsensusAgreement,
     ConsensusDecision,
     ConsensusMask,
     MaskVersion,
@@ -397,10 +398,17 @@ def review_involvement_run(job: Job) -> None:
     """Involvement of reader_1, reader_2 and consensus for the series' visit."""
     series = job.series
     review = series.review
-    inference_services.series_lung_volume_or_compute(series, lambda fraction: job_progress(job, 0.5 * fraction))
+    lung = inference_services.series_lung_volume_or_compute(series, lambda fraction: job_progress(job, 0.5 * fraction))
     first, second = reader_readings(review)
     sources = {"reader_1": reading_labels_volume(first), "reader_2": reading_labels_volume(second)}
     if review.finalized_at:
         sources["consensus"] = consensus_labels_volume(review)
     for source, labels in sources.items():
         inference_services.involvement_store(series=series, source=source, labels=labels)
+    if "consensus" in sources:  # each reader against the final word (the AI-effect figures compare these)
+        consensus = sources["consensus"]
+        for reading, labels in ((first, sources["reader_1"]), (second, sources["reader_2"])):
+            region = inference_services.series_lung_region(series, lung, (labels > 0) | (consensus > 0))
+            ConsensusAgreement.objects.update_or_create(
+                reading=reading, defaults={"figures": agreement_math.agreement_figures(labels, consensus, region)}
+            )

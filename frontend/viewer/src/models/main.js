@@ -5,6 +5,7 @@ import { appData, el, getJson } from '../lib/api.js';
 import { runPage } from '../lib/ui.js';
 import { activationControl, trainingForm } from './admin.js';
 import { SIGN_TEXT, blandAltmanPlot } from './charts.js';
+import { aiEffectSection } from './effect.js';
 import { versionName } from './names.js';
 import { activationHistory, agreementTable, metricsTable, provenance, settingsDetails } from './tables.js';
 
@@ -40,7 +41,12 @@ async function main() {
   const status = document.getElementById('models-status');
   const list = el('div', { class: 'model-list', 'data-testid': 'model-list' });
   app.append(list);
-  if (admin) app.append(trainingForm());
+  if (admin) {
+    app.append(trainingForm());
+    // The AI effect is an admin's figure; the list of versions shows without it if it cannot be read.
+    const effect = await getJson('statistics/ai-effect/').catch(() => null);
+    if (effect) app.append(aiEffectSection(effect));
+  }
 
   async function refresh(message = '') {
     const versions = await getJson('models/');
