@@ -3,6 +3,7 @@ Orthanc 1.10 with its DICOMweb plugin, both holding the same real series (RICORD
 
 Run: .venv/bin/python tests/benchmarks/bench_dicomweb.py [--seconds 10] [--web-workers 2] [--web-threads 4]
      [--client http.client|requests]
+     (DICOMWEB_FRAME_LOOKUP_SECONDS=0 in the environment: every frame pays its database query)
      (needs PostgreSQL: DATABASE_URL naming a role that may create databases, default
      postgres://ild:ild@127.0.0.1:5432/ild; a database ild_bench_dicomweb is made afresh. Needs Orthanc:
      apt-get install -y orthanc orthanc-dicomweb. Needs `unshare` and root, or unprivileged user namespaces.)
@@ -529,6 +530,9 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
     print(f"ours: gunicorn {args.web_workers} workers x {args.web_threads} threads, PostgreSQL (reached through "
           "a Unix-socket relay into the benchmark's network namespace), Redis; Orthanc 1.10 + DICOMweb plugin "
           "(SQLite index, defaults otherwise).")  # fmt: skip
+    lookup_seconds = os.environ.get("DICOMWEB_FRAME_LOOKUP_SECONDS", "5 (the default)")
+    print(f"ours: a frame lookup is reused by a worker for DICOMWEB_FRAME_LOOKUP_SECONDS = {lookup_seconds} s; "
+          "each frame here comes back within that, so set 0 to see every frame pay its database query.")  # fmt: skip
     print(f"Frame GET, frame 1 of each of {len(ours.frame_paths)} instances, stored JPEG lossless, "
           f"{args.seconds:g} s per point:")  # fmt: skip
     print("  CPU ms/frame: server = its own processes (Orthanc's SQLite index is inside them); PG = PostgreSQL's "
