@@ -78,6 +78,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         logger.error("database unavailable: %s", exc)
         return Response({"detail": "the database is not reachable right now: nothing was saved, try again"},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})  # fmt: skip
+    if isinstance(exc, FileNotFoundError):
+        # The database names a stored file the storage no longer has (deleted by hand, a volume not mounted).
+        logger.error("a stored file is missing: %s", exc)
+        return Response({"detail": "a stored file this answer needs is missing from the file storage; "
+                                   "tell the administrator"}, status=status.HTTP_404_NOT_FOUND)  # fmt: skip
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         logger.error("storage full: %s", exc)
         return Response({"detail": "the file storage is full: nothing was saved; tell the administrator"},

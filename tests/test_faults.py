@@ -208,3 +208,27 @@ def test_a_full_disk_refuses_the_import_cleanly(full_disk, admin_client, capsys)
     assert refused.status_code == 507 and "storage is full" in refused.json()["detail"]
     assert after == before, "the refused import left files or rows behind"
     assert all(s.slices.count() == s.slice_count for s in Series.objects.all())  # the stored ones are whole
+
+
+def test_a_stored_file_gone_missing_is_a_json_answer_naming_it(admin_client, capsys):
+    """A slice file deleted behind the database's back: the image API and DICOMweb answer JSON 404 saying a
+    stored file is missing (and log it for the administrator), never a 500."""
+    from ildplatform import services
+    from ildplatform.dicom_import import SourceFile
+
+    sources = [SourceFile(f"s{i}.dcm", to_bytes(d)) for i, d in enumerate(ct_series(3, seed="lost"))]
+    series = Series.objects.get(pk=services.series_import(sources=sources).series[0].series_id)
+    lost = series.slices.get(z_index=1)
+    lost.dicom_file.storage.delete(lost.dicom_file.name)
+    base = f"/dicomweb/studies/{series.study_uid}/series/{series.series_uid}/instances/{lost.sop_uid}"
+    for url, headers in (
+        (f"/api/v1/series/{series.pk}/slices/1/dicom", {}),
+        (f"{base}/frames/1", {"HTTP_ACCEPT": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}),
+        (f"{base}/frames/1", {"HTTP_ACCEPT": 'multipart/related; type="application/octet-stream"'}),
+        (f"/dicomweb/wado?requestType=WADO&studyUID={series.study_uid}&seriesUID={series.series_uid}"
+         f"&objectUID={lost.sop_uid}", {}),
+    ):  # fmt: skip
+        answer = admin_client.get(url, **headers)
+        assert answer.status_code == 404, (url, answer.status_code)
+        assert "stored file" in answer.json()["detail"], url
+    assert admin_client.get(f"/api/v1/series/{series.pk}/slices/0/dicom").status_code == 200
