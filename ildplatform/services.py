@@ -91,6 +91,16 @@ def _checked_groups(
     return groups, skipped
 
 
+def _group_pseudonym(group: SeriesGroup, pseudonym: str | None) -> str:
+    """The pseudonym the group's patient is (or will be) known by: the one given, else the one of the
+    patient its source key already names, else the one derived from that key."""
+    if pseudonym:
+        return pseudonym
+    salt = settings.DEIDENTIFY_SALT
+    known = Patient.objects.filter(source_key=dicom_import.keyed_hash(salt, group.patient_key)).first()
+    return known.pseudonym if known is not None else dicom_import.pseudonym_for(salt, group.patient_key)
+
+
 def _patient_for(group: SeriesGroup, pseudonym: str | None, sex: str, birth_year: int | None) -> Patient:
     salt = settings.DEIDENTIFY_SALT
     source_key = dicom_import.keyed_hash(salt, group.patient_key)
@@ -128,7 +138,10 @@ def _stored(name: str, data: bytes, written: list[str]) -> str:
     return saved
 
 
-def _store_series(group: SeriesGroup, visit: Visit, series_uid: str, written: list[str]) -> Series:
+def _store_series(
+    group: SeriesGroup, visit: Visit, series_uid: str, written: list[str], encoded: list[bytes]
+) -> Series:
+    """The group's series, its HU volume and its de-identified files (`encoded`, one per instance)."""
     reference = group.instances[0]
     dataset = reference.dataset
     series = Series.objects.create(
@@ -152,8 +165,9 @@ def _store_series(group: SeriesGroup, visit: Visit, series_uid: str, written: li
     series.volume_file = _stored(f"series/{series.pk}/volume.npy", buffer.getvalue(), written)
     series.save(update_fields=["volume_file"])
     slices = []
-    for z_index, (instance, z_position) in enumerate(zip(group.instances, group.z_positions, strict=True)):
-        data = dicom_import.dataset_bytes(instance.dataset)
+    for z_index, (instance, z_position, data) in enumerate(
+        zip(group.instances, group.z_positions, encoded, strict=True)
+    ):
         stored = _stored(f"series/{series.pk}/slices/{z_index:04d}.dcm", data, written)
         layout = dicom_frames.pixel_layout(data)
         slices.append(
@@ -193,12 +207,13 @@ def series_import(
     written: list[str] = []
     try:
         with transaction.atomic():
-            planned = [_deidentified(group, anonymizer) for group in groups]
-            conflicts = _conflicts_with_stored(planned, patient_pseudonym)
+            planned = [_deidentified(group, anonymizer, patient_pseudonym) for group in groups]
+            conflicts = _conflicts_with_stored([entry[:3] for entry in planned], patient_pseudonym)
             if conflicts:
                 raise ImportConflict(conflicts)
-            for group, existing, patient_facts in planned:
-                results.append(_import_group(group, existing, patient_facts, patient_pseudonym, visit_date, written))
+            for group, existing, patient_facts, encoded in planned:
+                results.append(_import_group(group, existing, patient_facts, patient_pseudonym, visit_date, written,
+                                             encoded))  # fmt: skip
     except Exception:
         # The database rolled back; take the files it would have pointed to with it.
         for name in written:
@@ -207,15 +222,22 @@ def series_import(
     return ImportReport(series=results, skipped=skipped)
 
 
-def _deidentified(group: SeriesGroup, anonymizer) -> tuple[SeriesGroup, Series | None, tuple]:
-    """The group de-identified (UIDs replaced the same way every time), the series stored under its UID if
-    any, and the patient facts read before de-identification removed them."""
+def _deidentified(
+    group: SeriesGroup, anonymizer, pseudonym: str | None
+) -> tuple[SeriesGroup, Series | None, tuple, list[bytes]]:
+    """The group de-identified (UIDs replaced the same way every time, the patient named by its pseudonym),
+    the series stored under its UID if any, the patient facts read before de-identification removed them,
+    and each instance encoded as it will be stored (encoded once: a file pydicom cannot write back refuses
+    the import before anything is stored)."""
     patient_facts = (dicom_import.patient_sex(group.first), dicom_import.birth_year(group.first))
-    problems = []
+    known_as = _group_pseudonym(group, pseudonym)
+    problems, encoded = [], []
     for instance in group.instances:
         try:
             dicom_import.deidentify_instance(instance, anonymizer)
-            dicom_import.dataset_bytes(instance.dataset)  # what is stored must be writable
+            for keyword in ("PatientName", "PatientID"):
+                dicom_import.set_text(instance.dataset, keyword, known_as)
+            encoded.append(dicom_import.dataset_bytes(instance.dataset))
         except HeaderRefused as refused:
             problems.append(FileProblem(instance.source.name, str(refused)))
         except Exception as error:  # pydicom refuses to write some values it read
@@ -224,7 +246,7 @@ def _deidentified(group: SeriesGroup, anonymizer) -> tuple[SeriesGroup, Series |
     if problems:
         raise ImportRejected(problems)
     existing = Series.objects.select_related("visit__patient").filter(series_uid=str(group.first.SeriesInstanceUID))
-    return group, existing.first(), patient_facts
+    return group, existing.first(), patient_facts, encoded
 
 
 ONE_SERIES_PER_INSTANCE = "an instance belongs to one series"
@@ -270,17 +292,19 @@ def _conflicts_with_stored(planned: list[tuple[SeriesGroup, Series | None, tuple
     return problems
 
 
-def _import_group(group, existing, patient_facts, patient_pseudonym, visit_date, written) -> ImportedSeries:
+def _import_group(group, existing, patient_facts, patient_pseudonym, visit_date, written, encoded) -> ImportedSeries:
     if existing is not None:
         visit, series, created = existing.visit, existing, False
     else:
         patient = _patient_for(group, patient_pseudonym, *patient_facts)
-        for instance in group.instances:
-            for keyword in ("PatientName", "PatientID"):
-                dicom_import.set_text(instance.dataset, keyword, patient.pseudonym)
+        if patient.pseudonym != str(group.first.PatientID):  # named otherwise meanwhile: encode again
+            for instance in group.instances:
+                for keyword in ("PatientName", "PatientID"):
+                    dicom_import.set_text(instance.dataset, keyword, patient.pseudonym)
+            encoded = [dicom_import.dataset_bytes(instance.dataset) for instance in group.instances]
         visit, _ = Visit.objects.get_or_create(patient=patient, date=visit_date or dicom_import.study_date(group.first))
         series_uid = str(group.first.SeriesInstanceUID)
-        series, created = _store_series(group, visit, series_uid, written), True
+        series, created = _store_series(group, visit, series_uid, written, encoded), True
         events.series_imported.send(sender=Series, series=series)
         visits_relabel(patient=patient)
         visit.refresh_from_db()
