@@ -1,4 +1,5 @@
-"""Load benchmark: 50 readers scrolling and autosaving plus 5 clinicians opening trends, on loopback,
+"""Load benchmark: 50 readers scrolling (each slice a WADO-RS frame, as the viewer loads it) and autosaving
+plus 5 clinicians opening trends, on loopback,
 against gunicorn (the embedded web server's settings) + PostgreSQL + Redis, driven by locust.
 
 Run: .venv/bin/python tests/benchmarks/load_readers.py [--seconds 60] [--readers 50] [--web-workers 2]
@@ -24,6 +25,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TARGETS_MS = {"autosave PUT": 100, "image GET": 50}
+FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'  # as Cornerstone asks
 
 
 def fresh_database(admin_url: str, name: str) -> str:
@@ -63,10 +65,15 @@ def seed(scratch: Path, readers: int) -> dict:
                 for k in (1, 2)]  # fmt: skip
         review = review_services.review_assign(series=series, reader_1=pair[0], reader_2=pair[1],
                                                adjudicator=adjudicator, by=boss)  # fmt: skip
+        # What the viewer asks for each slice: its WADO-RS frame, in z order.
+        base = f"/dicomweb/studies/{series.study_uid}/series/{series.series_uid}/instances"
+        sop_uids = series.slices.order_by("z_index").values_list("sop_uid", flat=True)
+        frames = [f"{base}/{sop}/frames/1" for sop in sop_uids]
         for user, role in zip(pair, ("reader_1", "reader_2"), strict=True):
             cast["readers"].append({
                 "token": Token.objects.create(user=user).key, "reading": review.readings.get(role=role).pk,
                 "series": series.pk, "slices": series.slice_count, "rows": series.rows, "columns": series.columns,
+                "frames": frames,
             })  # fmt: skip
     cast["readers"] = cast["readers"][:readers]
     for number in range(5):
@@ -88,8 +95,8 @@ def warm_up(base: str, cast: dict, connections: int) -> None:
     def a_few_requests(_) -> None:
         with requests.Session() as session:
             for _ in range(3):
-                session.get(f"{base}/api/v1/series/{reader['series']}/slices/0/dicom", timeout=120,
-                            headers={"Authorization": f"Token {reader['token']}"})  # fmt: skip
+                session.get(f"{base}{reader['frames'][0]}", timeout=120,
+                            headers={"Authorization": f"Token {reader['token']}", "Accept": FRAME_ACCEPT})  # fmt: skip
                 session.get(f"{base}/api/v1/patients/{cast['patients'][0]}/involvement/", timeout=120,
                             headers={"Authorization": f"Token {clinician['token']}"})  # fmt: skip
 

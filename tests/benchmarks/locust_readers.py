@@ -20,6 +20,7 @@ from PIL import Image
 CAST = json.loads(open(os.environ["LOAD_CAST_FILE"]).read())  # noqa: SIM115 - read once at start
 READERS = itertools.cycle(CAST["readers"])
 CLINICIANS = itertools.cycle(CAST["clinicians"])
+FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'  # as Cornerstone asks
 # Every request's end time, latency and kind, and when the last user had started: load_readers.py
 # computes the percentiles (exact, where locust rounds them) for the whole run and for its steady state.
 REQUEST_LOG = open(os.environ["LOAD_REQUEST_LOG"], "w", buffering=1)  # noqa: SIM115 - open for the run
@@ -72,9 +73,8 @@ class Reader(SignedIn):
     @task(4)
     def scroll(self):
         self.z = (self.z + 1) % self.me["slices"]
-        self.client.get(
-            f"/api/v1/series/{self.me['series']}/slices/{self.z}/dicom", name="image GET", headers=self.auth
-        )
+        # The viewer's request for a slice: its WADO-RS frame as stored.
+        self.client.get(self.me["frames"][self.z], name="image GET", headers=self.auth | {"Accept": FRAME_ACCEPT})
 
     @task(1)
     def autosave(self):
