@@ -15,6 +15,7 @@ import io
 from urllib.parse import urlsplit
 
 import numpy as np
+import pydicom
 from PIL import Image
 
 from ildplatform import labelmaps
@@ -26,6 +27,11 @@ AXIAL = ".viewport-frame:has([data-testid=viewport])"
 def wait_viewer(page) -> None:
     """Until the viewer shows its first slice."""
     page.wait_for_selector("[data-testid=viewport][data-ready='1'][data-slice]")
+
+
+def open_reading(page, live_server, reading) -> None:
+    page.goto(f"{live_server.url}/read/{reading.pk}/")
+    wait_viewer(page)
 
 
 def go_to_slice(page, z: int, *, showing: str | None = None) -> None:
@@ -172,3 +178,40 @@ def centre_on_screen(page, labels: np.ndarray) -> tuple[float, float]:
     frame = page.locator(AXIAL).bounding_box()
     column, row = centre_of(labels)
     return left - frame["x"] + column * scale, top - frame["y"] + row * scale
+
+
+def stored_hu(dataset: pydicom.Dataset) -> np.ndarray:
+    return dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+
+
+def probe_text(page) -> str:
+    return page.locator(AXIAL).get_by_test_id("hu-probe").inner_text()
+
+
+def probe_at(page, column: int, row: int) -> str:
+    """The HU probe's text once the pointer is over pixel (column, row)."""
+    page.mouse.move(*page_point(page, column, row))
+    page.locator(AXIAL).get_by_test_id("hu-probe").wait_for(state="visible")
+    page.wait_for_function(
+        "([frame, at]) => document.querySelector(`${frame} [data-testid=hu-probe]`).textContent.startsWith(at)",
+        arg=[AXIAL, f"({column}, {row})"],
+    )
+    return probe_text(page)
+
+
+def probe_pixels(hu: np.ndarray, other_slices: list[np.ndarray] = ()) -> list[tuple[int, int]]:
+    """(column, row) of the lowest, the median and the highest HU among the pixels whose HU differs from
+    each of their 8 neighbours (and from the same pixel on `other_slices`): a probe one pixel off, or on
+    another slice, would read another value."""
+    centre = hu[1:-1, 1:-1]
+    distinct = np.ones_like(centre, dtype=bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                distinct &= centre != hu[1 + dy : hu.shape[0] - 1 + dy, 1 + dx : hu.shape[1] - 1 + dx]
+    for other in other_slices:
+        distinct &= centre != other[1:-1, 1:-1]
+    rows, columns = np.nonzero(distinct)
+    assert len(rows) > 100, "the phantom has texture to probe"
+    by_hu = np.argsort(centre[rows, columns], kind="stable")
+    return [(int(columns[i]) + 1, int(rows[i]) + 1) for i in by_hu[[0, len(by_hu) // 2, -1]]]

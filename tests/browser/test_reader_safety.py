@@ -12,7 +12,7 @@ from annotations.models import MaskVersion, Reading
 from ildplatform import labelmaps
 
 from . import test_reader_workspace as workspace
-from .helpers import api_get, go_to_slice, stroke, wait_saved, wait_viewer
+from .helpers import api_get, go_to_slice, open_reading, stroke, wait_saved
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -32,11 +32,6 @@ def wait_until(page, condition, *, seconds: float = 15) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         page.wait_for_timeout(100)
-
-
-def open_reading(page, live_server, reading) -> None:
-    page.goto(f"{live_server.url}/read/{reading.pk}/")
-    wait_viewer(page)
 
 
 def save_state(page) -> str:

@@ -19,9 +19,14 @@ from .helpers import (
     go_to_slice,
     label_colour,
     mask_versions,
+    open_reading,
     overlay_pixels,
     page_point,
     painted,
+    probe_at,
+    probe_pixels,
+    probe_text,
+    stored_hu,
     stroke,
     wait_saved,
     wait_viewer,
@@ -37,19 +42,10 @@ SLICES = 4
 AXIS_LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))
 
 
-def open_reading(page, live_server, reading) -> None:
-    page.goto(f"{live_server.url}/read/{reading.pk}/")
-    wait_viewer(page)
-
-
 def stored_slice(page, reading, z: int) -> pydicom.Dataset:
     """Slice z's DICOM file as the server stores and serves it."""
     body = api_get(page, f"series/{reading.review.series_id}/slices/{z}/dicom").body()
     return pydicom.dcmread(io.BytesIO(body))
-
-
-def stored_hu(dataset: pydicom.Dataset) -> np.ndarray:
-    return dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
 
 
 def mm_after(text: str, prefix: str, suffix: str) -> float:
@@ -70,20 +66,6 @@ def wait_info(page, starts: str) -> str:
         arg=[AXIAL, starts],
     )
     return page.locator(AXIAL).locator(".viewport-info").inner_text()
-
-
-def probe_text(page) -> str:
-    return page.locator(AXIAL).get_by_test_id("hu-probe").inner_text()
-
-
-def wait_probe_at(page, column: int, row: int) -> str:
-    page.mouse.move(*page_point(page, column, row))
-    page.locator(AXIAL).get_by_test_id("hu-probe").wait_for(state="visible")
-    page.wait_for_function(
-        "([frame, at]) => document.querySelector(`${frame} [data-testid=hu-probe]`).textContent.startsWith(at)",
-        arg=[AXIAL, f"({column}, {row})"],
-    )
-    return probe_text(page)
 
 
 def body_width(page) -> float:
@@ -141,20 +123,10 @@ def test_hu_probe_shows_the_stored_hu_and_position_of_the_pixel_under_the_pointe
     open_reading(page, live_server, reading)
     go_to_slice(page, 3)
     hu = stored_hu(stored_slice(page, reading, 3))
-    # Pixels whose HU differs from each of their 8 neighbours: a probe one pixel off would read another.
-    centre = hu[1:-1, 1:-1]
-    distinct = np.ones_like(centre, dtype=bool)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                distinct &= centre != hu[1 + dy : hu.shape[0] - 1 + dy, 1 + dx : hu.shape[1] - 1 + dx]
-    rows, columns = np.nonzero(distinct)
-    assert len(rows) > 100, "the phantom has texture to probe"
-    # From air to soft tissue: the lowest, the median and the highest HU of those pixels.
-    by_hu = np.argsort(centre[rows, columns], kind="stable")
-    chosen = [(int(columns[i]) + 1, int(rows[i]) + 1) for i in by_hu[[0, len(by_hu) // 2, -1]]]
+    # From air to soft tissue, pixels a probe one pixel off would read differently.
+    chosen = probe_pixels(hu)
     for column, row in chosen:
-        text = wait_probe_at(page, column, row)
+        text = probe_at(page, column, row)
         assert text == f"({column}, {row}) {round(float(hu[row, column]))} HU"
     page.mouse.move(0, 0)
     page.locator(AXIAL).get_by_test_id("hu-probe").wait_for(state="hidden")
@@ -206,7 +178,7 @@ def test_ctrl_wheel_zooms_around_the_pointer_and_plain_wheel_scrolls(reading, op
         return int(column), int(row)
 
     before = body_width(page)
-    wait_probe_at(page, 200, 300)  # off centre
+    probe_at(page, 200, 300)  # off centre
     ctrl_wheel(-100)
     assert viewport.get_attribute("data-slice") == "2", "Ctrl+wheel does not scroll"
     column, row = pixel_under_pointer()

@@ -8,14 +8,13 @@ import json
 import re
 from urllib.parse import urlsplit
 
-import numpy as np
 import pydicom
 import pytest
 
 from ildplatform.models import Slice
 
 from . import test_reader_workspace as workspace
-from .helpers import AXIAL, go_to_slice, page_point, wait_viewer
+from .helpers import AXIAL, go_to_slice, open_reading, probe_at, probe_pixels, stored_hu
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -30,26 +29,6 @@ def stored_slices(series) -> list[pydicom.Dataset]:
         with found.dicom_file.open("rb") as handle:
             datasets.append(pydicom.dcmread(handle))
     return datasets
-
-
-def stored_hu(dataset: pydicom.Dataset) -> np.ndarray:
-    return dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
-
-
-def open_reading(page, live_server, reading) -> None:
-    page.goto(f"{live_server.url}/read/{reading.pk}/")
-    wait_viewer(page)
-
-
-def probe_at(page, column: int, row: int) -> str:
-    page.mouse.move(*page_point(page, column, row))
-    probe = page.locator(AXIAL).get_by_test_id("hu-probe")
-    probe.wait_for(state="visible")
-    page.wait_for_function(
-        "([frame, at]) => document.querySelector(`${frame} [data-testid=hu-probe]`).textContent.startsWith(at)",
-        arg=[AXIAL, f"({column}, {row})"],
-    )
-    return probe.inner_text()
 
 
 def test_slices_come_as_wado_rs_frames_of_each_instance_and_never_as_slice_files(reading, open_session, live_server):
@@ -85,22 +64,8 @@ def test_probe_and_position_are_those_of_the_stored_slice_z_whatever_order_the_m
     z = 1
     go_to_slice(page, z)
     hu = stored_hu(stored[z])
-    # Pixels whose HU differs from each of their 8 neighbours and from the same pixel on every other slice:
-    # a probe one pixel off, or on another slice, would read another value.
-    centre = hu[1:-1, 1:-1]
-    distinct = np.ones_like(centre, dtype=bool)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                distinct &= centre != hu[1 + dy : hu.shape[0] - 1 + dy, 1 + dx : hu.shape[1] - 1 + dx]
-    for other, dataset in enumerate(stored):
-        if other != z:
-            distinct &= centre != stored_hu(dataset)[1:-1, 1:-1]
-    rows, columns = np.nonzero(distinct)
-    assert len(rows) > 100, "the phantom has texture to probe"
-    by_hu = np.argsort(centre[rows, columns], kind="stable")
-    for i in by_hu[[0, len(by_hu) // 2, -1]]:
-        column, row = int(columns[i]) + 1, int(rows[i]) + 1
+    others = [stored_hu(dataset) for other, dataset in enumerate(stored) if other != z]
+    for column, row in probe_pixels(hu, others):
         assert probe_at(page, column, row) == f"({column}, {row}) {round(float(hu[row, column]))} HU"
     # The position on the info line is slice z's, from its own instance's metadata.
     info = page.locator(AXIAL).locator(".viewport-info").inner_text()
