@@ -350,9 +350,11 @@ def _dice_with_consensus(reading: Reading) -> float | None:
 
 
 def _ratio_or_none(numerator: list[float], denominator: list[float]) -> dict | None:
-    if len(numerator) < 2 or len(denominator) < 2 or np.median(denominator) <= 0:
+    """The ratio of medians, or None where the groups cannot give one (fewer than two values each)."""
+    try:
+        return statistics.median_ratio_with_bootstrap_ci(numerator, denominator)
+    except ValueError:
         return None
-    return statistics.median_ratio_with_bootstrap_ci(numerator, denominator)
 
 
 def ai_effect() -> dict:

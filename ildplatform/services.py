@@ -235,9 +235,7 @@ def _deidentified(
     for instance in group.instances:
         try:
             dicom_import.deidentify_instance(instance, anonymizer)
-            for keyword in ("PatientName", "PatientID"):
-                dicom_import.set_text(instance.dataset, keyword, known_as)
-            encoded.append(dicom_import.dataset_bytes(instance.dataset))
+            encoded.append(_named_and_encoded(instance, known_as))
         except HeaderRefused as refused:
             problems.append(FileProblem(instance.source.name, str(refused)))
         except Exception as error:  # pydicom refuses to write some values it read
@@ -247,6 +245,13 @@ def _deidentified(
         raise ImportRejected(problems)
     existing = Series.objects.select_related("visit__patient").filter(series_uid=str(group.first.SeriesInstanceUID))
     return group, existing.first(), patient_facts, encoded
+
+
+def _named_and_encoded(instance, pseudonym: str) -> bytes:
+    """The instance's file as stored: its patient named by the pseudonym."""
+    for keyword in ("PatientName", "PatientID"):
+        dicom_import.set_text(instance.dataset, keyword, pseudonym)
+    return dicom_import.dataset_bytes(instance.dataset)
 
 
 ONE_SERIES_PER_INSTANCE = "an instance belongs to one series"
@@ -298,10 +303,7 @@ def _import_group(group, existing, patient_facts, patient_pseudonym, visit_date,
     else:
         patient = _patient_for(group, patient_pseudonym, *patient_facts)
         if patient.pseudonym != str(group.first.PatientID):  # named otherwise meanwhile: encode again
-            for instance in group.instances:
-                for keyword in ("PatientName", "PatientID"):
-                    dicom_import.set_text(instance.dataset, keyword, patient.pseudonym)
-            encoded = [dicom_import.dataset_bytes(instance.dataset) for instance in group.instances]
+            encoded = [_named_and_encoded(instance, patient.pseudonym) for instance in group.instances]
         visit, _ = Visit.objects.get_or_create(patient=patient, date=visit_date or dicom_import.study_date(group.first))
         series_uid = str(group.first.SeriesInstanceUID)
         series, created = _store_series(group, visit, series_uid, written, encoded), True

@@ -166,8 +166,11 @@ def instance_dataset(found: Slice) -> pydicom.Dataset:
 
 def series_metadata_json(series: Series) -> bytes:
     """The series' instances as DICOM JSON (z order), with the public base URL in the BulkDataURIs."""
-    cached = _cached_series_metadata(series.pk, series.series_uid)
-    return cached.replace(BASE_PLACEHOLDER.encode(), base_url().encode())
+    return _metadata_with_base(series.pk, series.series_uid, base_url())
+
+
+def _metadata_with_base(series_id: int, series_uid: str, base: str) -> bytes:
+    return _cached_series_metadata(series_id, series_uid).replace(BASE_PLACEHOLDER.encode(), base.encode())
 
 
 @functools.lru_cache(maxsize=32)
@@ -202,8 +205,7 @@ def series_instances(series: Series) -> tuple[dict, ...]:
 def _parsed_series_metadata(series_id: int, series_uid: str, base: str) -> tuple[tuple[dict, ...], dict[str, int]]:
     """Parsed once per worker (a 248-slice series is about 1 MB of JSON, 10 ms to parse) with an index by
     SOP Instance UID; the few series being looked at now are kept."""
-    cached = _cached_series_metadata(series_id, series_uid).replace(BASE_PLACEHOLDER.encode(), base.encode())
-    instances = tuple(json.loads(cached))
+    instances = tuple(json.loads(_metadata_with_base(series_id, series_uid, base)))
     return instances, {instance["00080018"]["Value"][0]: index for index, instance in enumerate(instances)}
 
 
