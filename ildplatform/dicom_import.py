@@ -22,11 +22,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pydicom
 from dicognito.anonymizer import Anonymizer
-from dicognito.value_keeper import ValueKeeper
+from dicognito.element_anonymizer import ElementAnonymizer
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from .parallel import fork_map
 
 CT_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
@@ -35,6 +37,7 @@ CT_SOP_CLASSES = {
 AXIAL_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 GEOMETRY_TOLERANCE = 1e-3
 NOT_DICOM = "not a DICOM file"
+PIXEL_DATA_TAG = 0x7FE00010
 # Dates are kept (the longitudinal trend needs them): the "retain longitudinal temporal
 # information" option of PS3.15. Birth date is not among them.
 KEPT_TEMPORAL_KEYWORDS = (
@@ -411,6 +414,51 @@ def _read_dataset(source: SourceFile) -> Dataset | FileProblem:
     return dataset
 
 
+def hounsfield_units(pixels: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Stored values -> int16 HU: round(value x slope + intercept) in float32, clipped to int16.
+
+    With a slope of 1 and a whole intercept (nearly every CT) that is integer addition, ~5x faster; the
+    float32 form gives the same numbers there, as it holds stored values (< 2^24) exactly."""
+    if slope == 1.0 and float(intercept).is_integer() and pixels.dtype.kind in "iu" and pixels.itemsize <= 2:
+        shifted = pixels.astype(np.int32) + int(intercept)
+        return np.clip(shifted, -32768, 32767, out=shifted).astype(np.int16)
+    return np.clip(np.rint(pixels.astype(np.float32) * slope + intercept), -32768, 32767).astype(np.int16)
+
+
+def parse_instances(
+    sources: list[SourceFile], allowed_modalities: Iterable[str] = ()
+) -> list[ParsedInstance | FileProblem]:
+    """`parse_instance` of each source, in order, spread over the CPUs for a series-sized upload
+    (decoding holds the GIL and is most of an import's time; see `ildplatform.parallel`)."""
+    allowed = tuple(allowed_modalities)
+    parsed = fork_map(lambda index: _parse_without_bytes(sources[index], allowed), len(sources))
+    # The file bytes stay here rather than travel back from a worker: each result takes its source again.
+    for source, result in zip(sources, parsed, strict=True):
+        if isinstance(result, ParsedInstance):
+            result.source = source
+    return parsed
+
+
+def _parse_without_bytes(source: SourceFile, allowed: tuple[str, ...]) -> ParsedInstance | FileProblem:
+    """What a parse worker sends back: no file bytes, and the header without its pixel data (the HU
+    are parsed; the stored pixel data is taken from the file again when it is encoded,
+    `with_pixel_data`). Pickling a whole dataset costs as much as parsing it."""
+    parsed = parse_instance(source, allowed)
+    if isinstance(parsed, ParsedInstance):
+        parsed.source = SourceFile(source.name, b"", source.found_in_container)
+        del parsed.dataset[PIXEL_DATA_TAG]
+    return parsed
+
+
+def with_pixel_data(instance: ParsedInstance) -> Dataset:
+    """The instance's dataset with its pixel data element as the file holds it (a parse worker sent the
+    header alone)."""
+    dataset = instance.dataset
+    if PIXEL_DATA_TAG not in dataset:
+        dataset[PIXEL_DATA_TAG] = pydicom.dcmread(io.BytesIO(instance.source.data))[PIXEL_DATA_TAG]
+    return dataset
+
+
 def parse_instance(source: SourceFile, allowed_modalities: Iterable[str] = ()) -> ParsedInstance | FileProblem:
     """Read one file into HU pixels and geometry, or say why it cannot be imported."""
     dataset = _read_dataset(source)
@@ -456,13 +504,15 @@ def _parse_image(
     orientation = header_orientation(dataset)
     position = header_numbers(dataset, "ImagePositionPatient", 3)
     try:
-        pixels = dataset.pixel_array
+        # Decoded without caching it on the dataset: the HU below is what is kept (and a parse worker
+        # sends the dataset back to the importing process, see `parse_instances`).
+        pixels = pydicom.pixels.pixel_array(dataset)
     except Exception as error:
         syntax = dataset.file_meta.get("TransferSyntaxUID", "unknown") if dataset.file_meta else "unknown"
         return FileProblem(name, f"pixel data cannot be decoded, truncated or corrupt ({syntax}: {error})")
     if pixels.shape != (rows, columns):
         return FileProblem(name, f"pixel data shape {pixels.shape} does not match Rows x Columns {rows}x{columns}")
-    hu = np.clip(np.rint(pixels.astype(np.float32) * slope + intercept), -32768, 32767).astype(np.int16)
+    hu = hounsfield_units(pixels, slope, intercept)
     pixel_digest = hashlib.blake2b(hu.tobytes(), digest_size=16).hexdigest()
 
     try:
@@ -696,9 +746,24 @@ def birth_year(dataset: Dataset) -> int | None:
 def make_deidentifier(salt: str) -> Anonymizer:
     """dicognito's PS3.15-style anonymizer, keyed by the salt so UIDs map the same way every time."""
     anonymizer = Anonymizer(seed=salt)
-    for keyword in KEPT_TEMPORAL_KEYWORDS:
-        anonymizer.add_element_handler(ValueKeeper(keyword))
+    anonymizer.add_element_handler(KeptValues(KEPT_TEMPORAL_KEYWORDS))
     return anonymizer
+
+
+class KeptValues(ElementAnonymizer):
+    """dicognito's ValueKeeper for several elements at once: one set lookup per element instead of a
+    handler per kept keyword, each comparing tags (a fifth of the de-identification's time)."""
+
+    def __init__(self, keywords: Iterable[str]) -> None:
+        self.keywords = tuple(keywords)
+        self._tags = frozenset(pydicom.datadict.tag_for_keyword(keyword) for keyword in self.keywords)
+
+    def __call__(self, dataset: Dataset, data_element: pydicom.DataElement) -> bool:
+        return data_element.tag in self._tags
+
+    def describe_actions(self):
+        for keyword in self.keywords:
+            yield f"Keep {keyword} values"
 
 
 def set_text(dataset: Dataset, keyword: str, value: str) -> None:
@@ -713,7 +778,7 @@ def deidentify_instance(instance: ParsedInstance, anonymizer: Anonymizer) -> Dat
 
     The patient's name and ID are left empty; the caller writes the pseudonym there.
     """
-    dataset = instance.dataset
+    dataset = with_pixel_data(instance)
     for keyword, uid in (("SOPInstanceUID", instance.sop_uid), ("SeriesInstanceUID", instance.series_key),
                          ("StudyInstanceUID", instance.study_key)):  # fmt: skip
         set_text(dataset, keyword, uid)

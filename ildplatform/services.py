@@ -8,16 +8,19 @@ from dataclasses import asdict, dataclass
 from datetime import date
 
 import numpy as np
+import pydicom
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from pydicom.dataset import Dataset
 
 from . import dicom_frames, dicom_import, events
 from .dicom_import import FileProblem, HeaderRefused, SeriesGroup, SourceFile
 from .exceptions import DomainError, ImportConflict, ImportRejected, PayloadTooLarge
 from .models import Patient, Series, Slice, Visit
+from .parallel import fork_map
 from .roles import ADMIN, ROLES
 
 logger = logging.getLogger(__name__)
@@ -69,8 +72,7 @@ def _checked_groups(
     problems: list[FileProblem] = []
     skipped: list[FileProblem] = []
     instances = []
-    for source in sources:
-        parsed = dicom_import.parse_instance(source, allowed_modalities)
+    for source, parsed in zip(sources, dicom_import.parse_instances(sources, allowed_modalities), strict=True):
         if not isinstance(parsed, FileProblem):
             instances.append(parsed)
         elif source.found_in_container and parsed.reason == dicom_import.NOT_DICOM:
@@ -139,7 +141,7 @@ def _stored(name: str, data: bytes, written: list[str]) -> str:
 
 
 def _store_series(
-    group: SeriesGroup, visit: Visit, series_uid: str, written: list[str], encoded: list[bytes]
+    group: SeriesGroup, visit: Visit, series_uid: str, written: list[str], encoded: list[StoredFile]
 ) -> Series:
     """The group's series, its HU volume and its de-identified files (`encoded`, one per instance)."""
     reference = group.instances[0]
@@ -165,15 +167,13 @@ def _store_series(
     series.volume_file = _stored(f"series/{series.pk}/volume.npy", buffer.getvalue(), written)
     series.save(update_fields=["volume_file"])
     slices = []
-    for z_index, (instance, z_position, data) in enumerate(
-        zip(group.instances, group.z_positions, encoded, strict=True)
-    ):
-        stored = _stored(f"series/{series.pk}/slices/{z_index:04d}.dcm", data, written)
-        layout = dicom_frames.pixel_layout(data)
+    for z_index, (z_position, file) in enumerate(zip(group.z_positions, encoded, strict=True)):
+        stored = _stored(f"series/{series.pk}/slices/{z_index:04d}.dcm", file.data, written)
+        layout = file.layout
         slices.append(
             Slice(
                 series=series,
-                sop_uid=str(instance.dataset.SOPInstanceUID),
+                sop_uid=file.sop_uid,
                 z_index=z_index,
                 z_position=z_position,
                 dicom_file=stored,
@@ -208,7 +208,7 @@ def series_import(
     try:
         with transaction.atomic():
             planned = [_deidentified(group, anonymizer, patient_pseudonym) for group in groups]
-            conflicts = _conflicts_with_stored([entry[:3] for entry in planned], patient_pseudonym)
+            conflicts = _conflicts_with_stored(planned, patient_pseudonym)
             if conflicts:
                 raise ImportConflict(conflicts)
             for group, existing, patient_facts, encoded in planned:
@@ -224,47 +224,82 @@ def series_import(
 
 def _deidentified(
     group: SeriesGroup, anonymizer, pseudonym: str | None
-) -> tuple[SeriesGroup, Series | None, tuple, list[bytes]]:
+) -> tuple[SeriesGroup, Series | None, tuple, list[StoredFile]]:
     """The group de-identified (UIDs replaced the same way every time, the patient named by its pseudonym),
     the series stored under its UID if any, the patient facts read before de-identification removed them,
     and each instance encoded as it will be stored (encoded once: a file pydicom cannot write back refuses
     the import before anything is stored)."""
     patient_facts = (dicom_import.patient_sex(group.first), dicom_import.birth_year(group.first))
     known_as = _group_pseudonym(group, pseudonym)
-    problems, encoded = [], []
-    for instance in group.instances:
-        try:
-            dicom_import.deidentify_instance(instance, anonymizer)
-            encoded.append(_named_and_encoded(instance, known_as))
-        except HeaderRefused as refused:
-            problems.append(FileProblem(instance.source.name, str(refused)))
-        except Exception as error:  # pydicom refuses to write some values it read
-            reason = f"cannot be written back as DICOM ({type(error).__name__}: {str(error)[:160]})"
-            problems.append(FileProblem(instance.source.name, reason))
+    # De-identifying and encoding hold the GIL: side by side in forked workers, which send back the
+    # de-identified header and the file as it will be stored.
+    outcomes = fork_map(
+        lambda index: _deidentified_file(group.instances[index], anonymizer, known_as, keep_header=index == 0),
+        len(group.instances),
+    )
+    problems = [outcome for outcome in outcomes if isinstance(outcome, FileProblem)]
     if problems:
         raise ImportRejected(problems)
+    # The series is described by its first instance's de-identified header (`group.first`); every
+    # instance is stored as its file says, named by the de-identified SOP instance UID in StoredFile.
+    group.instances[0].dataset = outcomes[0][0]
     existing = Series.objects.select_related("visit__patient").filter(series_uid=str(group.first.SeriesInstanceUID))
-    return group, existing.first(), patient_facts, encoded
+    return group, existing.first(), patient_facts, [stored for _, stored in outcomes]
 
 
-def _named_and_encoded(instance, pseudonym: str) -> bytes:
-    """The instance's file as stored: its patient named by the pseudonym."""
+@dataclass(frozen=True)
+class StoredFile:
+    """An instance's file as it will be stored, its SOP instance UID and where its frames lie in it."""
+
+    data: bytes
+    sop_uid: str
+    layout: dicom_frames.PixelLayout
+
+
+def _deidentified_file(
+    instance, anonymizer, pseudonym: str, *, keep_header: bool
+) -> tuple[Dataset | None, StoredFile] | FileProblem:
+    """The file as stored and, with `keep_header`, the de-identified header without its pixel data
+    (a worker sends back as little as it can: unpickling headers cost as much as making them)."""
+    try:
+        dicom_import.deidentify_instance(instance, anonymizer)
+        stored = _named_and_encoded(instance.dataset, pseudonym)
+        if not keep_header:
+            return None, stored
+        del instance.dataset[dicom_import.PIXEL_DATA_TAG]
+        return instance.dataset, stored
+    except HeaderRefused as refused:
+        return FileProblem(instance.source.name, str(refused))
+    except Exception as error:  # pydicom refuses to write some values it read
+        reason = f"cannot be written back as DICOM ({type(error).__name__}: {str(error)[:160]})"
+        return FileProblem(instance.source.name, reason)
+
+
+def _named_and_encoded(dataset: Dataset, pseudonym: str) -> StoredFile:
+    """A de-identified instance's file as stored: its patient named by the pseudonym."""
     for keyword in ("PatientName", "PatientID"):
-        dicom_import.set_text(instance.dataset, keyword, pseudonym)
-    return dicom_import.dataset_bytes(instance.dataset)
+        dicom_import.set_text(dataset, keyword, pseudonym)
+    data = dicom_import.dataset_bytes(dataset)
+    return StoredFile(data, str(dataset.SOPInstanceUID), dicom_frames.pixel_layout(data))
+
+
+def _renamed(file: StoredFile, pseudonym: str) -> StoredFile:
+    return _named_and_encoded(pydicom.dcmread(io.BytesIO(file.data)), pseudonym)
 
 
 ONE_SERIES_PER_INSTANCE = "an instance belongs to one series"
 
 
-def _conflicts_with_stored(planned: list[tuple[SeriesGroup, Series | None, tuple]], pseudonym: str | None):
+def _conflicts_with_stored(
+    planned: list[tuple[SeriesGroup, Series | None, tuple, list[StoredFile]]], pseudonym: str | None
+):
     """Files that would change a stored series, file it under another patient, or give an instance two
     series. A stored series is never extended: readings, masks and figures refer to its slices."""
     problems: list[FileProblem] = []
     claimed: dict[str, str] = {}  # SOP instance UID -> the series (of this upload) that takes it
-    for group, existing, _ in planned:
+    for group, existing, _, files in planned:
         series_uid = str(group.first.SeriesInstanceUID)
-        by_uid = {str(instance.dataset.SOPInstanceUID): instance.source.name for instance in group.instances}
+        by_uid = {file.sop_uid: instance.source.name for instance, file in zip(group.instances, files, strict=True)}
         if existing is not None:
             stored_patient = existing.visit.patient
             source_key = dicom_import.keyed_hash(settings.DEIDENTIFY_SALT, group.patient_key)
@@ -303,7 +338,7 @@ def _import_group(group, existing, patient_facts, patient_pseudonym, visit_date,
     else:
         patient = _patient_for(group, patient_pseudonym, *patient_facts)
         if patient.pseudonym != str(group.first.PatientID):  # named otherwise meanwhile: encode again
-            encoded = [_named_and_encoded(instance, patient.pseudonym) for instance in group.instances]
+            encoded = [_renamed(file, patient.pseudonym) for file in encoded]
         visit, _ = Visit.objects.get_or_create(patient=patient, date=visit_date or dicom_import.study_date(group.first))
         series_uid = str(group.first.SeriesInstanceUID)
         series, created = _store_series(group, visit, series_uid, written, encoded), True

@@ -296,6 +296,9 @@ LUNG_METHOD = os.environ.get("LUNG_METHOD", "lung3d")
 if LUNG_METHOD not in ("lung3d", "mader2d"):
     raise ImproperlyConfigured(f"LUNG_METHOD must be lung3d or mader2d, got {LUNG_METHOD!r}")
 # A series is flagged when more than this share of the dense lung tissue lies outside its lung masks.
+# How long an inference job waits for the lung masks a lung masks job is computing on another worker
+# before it computes them itself (a worker killed mid-job leaves its job "running").
+LUNG_MASKS_WAIT_SECONDS = float(os.environ.get("LUNG_MASKS_WAIT_SECONDS", "600"))
 LUNG_QC_DENSE_MISSED_LIMIT = float(os.environ.get("LUNG_QC_DENSE_MISSED_LIMIT", "0.05"))
 # ... or when more than this share of its lung volume is non-lung air (stomach, bowel gas, trachea).
 LUNG_QC_NON_LUNG_AIR_LIMIT = float(os.environ.get("LUNG_QC_NON_LUNG_AIR_LIMIT", "0.01"))

@@ -284,6 +284,19 @@ def _in_plane_structure(ndim: int) -> np.ndarray:
     raise ValueError(f"expected a slice (2-D) or a volume (3-D), got {ndim}-D")
 
 
+def dilated_in_plane(mask: np.ndarray) -> np.ndarray:
+    """Binary dilation by the 3 x 3 square within each slice (8-adjacency), outside the image empty:
+    `ndi.binary_dilation` with `_in_plane_structure`, as four shifted ORs (the square is separable),
+    about 10x faster on a series."""
+    rows = mask.copy()
+    rows[..., 1:, :] |= mask[..., :-1, :]
+    rows[..., :-1, :] |= mask[..., 1:, :]
+    dilated = rows.copy()
+    dilated[..., 1:] |= rows[..., :-1]
+    dilated[..., :-1] |= rows[..., 1:]
+    return dilated
+
+
 def lung_region(lung: np.ndarray, abnormal: np.ndarray) -> np.ndarray:
     """The lung united with every abnormal component that overlaps or touches it, per slice.
 
@@ -303,7 +316,7 @@ def lung_region(lung: np.ndarray, abnormal: np.ndarray) -> np.ndarray:
     components, count = ndi.label(abnormal & ~lung, structure=structure)
     if count == 0:
         return lung.copy()
-    next_to_lung = ndi.binary_dilation(lung, structure=structure)
+    next_to_lung = dilated_in_plane(lung)
     touching = np.zeros(count + 1, dtype=bool)
     touching[components[next_to_lung]] = True
     touching[0] = False
@@ -342,18 +355,30 @@ def dense_pathology_candidates(slice_hu: np.ndarray, lung: np.ndarray) -> np.nda
 
     lung = np.asarray(lung, dtype=bool)
     hu = np.asarray(slice_hu)
-    components, count = ndi.label(lung, structure=_EIGHT_CONNECTED)
-    hull = np.zeros_like(lung)
+    candidates = np.zeros_like(lung)
+    boxes = ndi.find_objects(lung.view(np.uint8))
+    if not boxes:
+        return candidates
+    # Everything below happens inside the hulls, which lie in the lung's bounding box; outside it the
+    # lung and the hulls are empty, which is what the opening and the touch test read beyond an image's
+    # edge. So the box gives the whole slice's result, at a third of its area or less.
+    box = boxes[0]
+    lung_box, hu_box = lung[box], hu[box]
+    components, count = ndi.label(lung_box, structure=_EIGHT_CONNECTED)
+    hull = np.zeros_like(lung_box)
     sizes = np.bincount(components.ravel(), minlength=count + 1)
     # The hull of a component lies in its bounding box: computing it there is ~8x cheaper than on the slice.
-    for index, box in enumerate(ndi.find_objects(components), start=1):
-        if box is not None and sizes[index] >= _MIN_HULL_PIXELS:
-            hull[box] |= convex_hull_image(components[box] == index)
+    for index, component_box in enumerate(ndi.find_objects(components), start=1):
+        if component_box is not None and sizes[index] >= _MIN_HULL_PIXELS:
+            hull[component_box] |= convex_hull_image(components[component_box] == index)
+    if not hull.any():
+        return candidates
     low, high = DENSE_HU_RANGE
-    dense = (hu > low) & (hu < high) & hull & ~lung
+    dense = (hu_box > low) & (hu_box < high) & hull & ~lung_box
     # An opening drops the 1-2 px partial-volume seam along the mediastinum and the pleura.
     dense = ndi.binary_opening(dense, structure=_EIGHT_CONNECTED)
-    return lung_region(lung, dense) & ~lung
+    candidates[box] = lung_region(lung_box, dense) & ~lung_box
+    return candidates
 
 
 def dense_lung_pixels(slice_hu: np.ndarray, lung: np.ndarray) -> int:

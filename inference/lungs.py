@@ -18,12 +18,14 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ildplatform.labels import LEFT_LUNG, RIGHT_LUNG
+from ildplatform.parallel import fork_map
 
 from . import lung3d, lungmask
 
 LUNG3D, MADER2D = "lung3d", "mader2d"
 LUNG_METHODS = (LUNG3D, MADER2D)
 GAS_POCKET_HU = -900.0  # pure gas (stomach, bowel, trachea); aerated lung is denser, about -850 HU
+MADER_CHUNK_SLICES = 64  # slices per progress report of the 2-D method
 GAS_POCKET_RADIUS_MM = 7.0  # a ball 14 mm across fits in a pocket; no bronchus past the main ones is as wide
 
 
@@ -74,9 +76,17 @@ def lung_labels(
         on_progress(1.0)
         return labels
     labels = np.zeros(np.shape(volume_hu), dtype=np.uint8)
-    for z in range(labels.shape[0]):
-        labels[z] = sides_by_centre(lungmask.lung_mask(np.asarray(volume_hu[z]), pixel_spacing_mm))
-        on_progress((z + 1) / labels.shape[0])
+    # Slice by slice, so side by side in forked workers (ildplatform.parallel), a few chunks for progress.
+    step = max(MADER_CHUNK_SLICES, -(-labels.shape[0] // 4))
+    for start in range(0, labels.shape[0], step):
+        stop = min(start + step, labels.shape[0])
+        labels[start:stop] = fork_map(
+            lambda index, start=start: sides_by_centre(
+                lungmask.lung_mask(np.asarray(volume_hu[start + index]), pixel_spacing_mm)
+            ),
+            stop - start,
+        )
+        on_progress(stop / labels.shape[0])
     return labels
 
 

@@ -3,7 +3,19 @@ inference-only copy of its graph.
 
 `Inferer` is the Django-free core (a Keras model in, pattern probabilities out); the module functions
 add the per-process cache keyed by model version, which is all this module reads of Django models
-(`.pk`, `.variant`, `.weights_file.path`).
+(`.pk`, `.variant`, `.weights_file.path`), and the folder of the settings' VAR_DIR where the path
+choice below is kept.
+
+Which library runs that graph is chosen per machine when a worker loads a model (issue #15): the
+`PATHS` are "tensorflow" (the `tf.function` below) and "onnxruntime" (the same graph converted by
+tf2onnx and run by ONNX Runtime's float32 CPU kernels, inference/runtime_onnx.py). Each is checked
+against the Keras model (softmax within `EQUIVALENCE_TOLERANCE`, 1e-5, else left out), timed on one
+batch of `BATCH_SIZE` after a warm-up (`CHOICE_ROUNDS` rounds, interleaved, median), and the fastest
+is used. The choice is stored in VAR_DIR/unet-paths under a key of the weights' digest, the processor
+(model name, the `KERNEL_FLAGS` it has, usable cores), oneDNN's ISA cap if set and the library
+versions, so a restarted worker builds and checks the chosen path only (about 0.5 s, against 5-10 s
+to measure). A path that fails to import, convert or match is left out with a warning; TensorFlow's
+always remains. GPU workers run TensorFlow alone.
 
 Why the inference copy: measured by ``tests/benchmarks/bench_unet_inference.py`` (TensorFlow 2.21,
 CPU, 2 shared cores, 64 RICORD slices, table2, 11 interleaved rounds): `model.predict(batch_size=32)`
@@ -35,10 +47,23 @@ rows and F(4x4,3x3): 1.1-2.5x on single 8 x 8 to 32 x 32 layers but slower on th
 128 x 128 ones, whose tile transforms are bound by memory bandwidth (~14 GB/s here) when they cannot
 be fused into the convolution; about 10 % on the whole model by those figures, so not kept.
 
+Measured with both paths (`python tests/benchmarks/bench_unet_inference.py`, 64 RICORD slices, 7
+interleaved rounds, AMD EPYC 2 cores with AVX-512, ONNX Runtime 1.32, the machine shared with a test
+run that took about one core; the ceiling is the faster of the two graphs' convolution kernel time,
+per round): TensorFlow graph convolutions 1159 of 1236 ms of kernels per batch of 32, ONNX Runtime's
+1326 of 1661 ms (its DepthToSpace, NCHWc reorders, Concat and Slice cost about 20 % beside its
+convolutions); predict 12.3 slices/s, tensorflow 26.0, onnxruntime 21.3; tensorflow at 94 % of the
+ceiling, onnxruntime 72 %; the runtime chose tensorflow. With TensorFlow held to AVX2
+(`ONEDNN_MAX_CPU_ISA=AVX2`; ONNX Runtime's MLAS reads CPUID itself and cannot be held back, so it
+still ran AVX-512 kernels): tensorflow 24.9, onnxruntime 21.0, the ceiling then ONNX Runtime's
+convolutions (27.0 slices/s against TensorFlow's 26.5), tensorflow chosen at 85 % of it (94 % of its
+own convolutions). Both paths within 1.7e-6 of `predict`, no mask pixel flipped.
+
 The rewrites are exact in real arithmetic; in float32 the softmax differs from the Keras model's
-by about 1e-6. The copy is checked against the Keras model when it is built, and the Keras model
-itself is used if building the copy fails or they differ by more than `EQUIVALENCE_TOLERANCE` (a
-layer pattern the rewrite does not know is cloned unchanged, never guessed at).
+by about 1e-6 (1.6-2.6e-6 measured, on either path). The copy is checked against the Keras model
+when it is built, and the Keras model itself is used if building the copy fails or they differ by
+more than `EQUIVALENCE_TOLERANCE`, 1e-5 (a layer pattern the rewrite does not know is cloned
+unchanged, never guessed at).
 
 Measured and not taken: XLA (`jit_compile=True`), slower than oneDNN on this CPU (55 slices/s);
 TFLite (`tf.lite`, deprecated in this TensorFlow), 15 slices/s and wrong (NaN) outputs from its
@@ -54,9 +79,16 @@ CPU and GPU workers compute in float32 alike.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import statistics
 import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -67,7 +99,16 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 32  # slices per pass: CPU speed is within 5 % from 8 to 64; a GPU wants full batches
 # Activations over the channel axis, not pixel by pixel (the up-sampling rewrite cannot take them).
 CHANNEL_ACTIVATIONS = ("softmax", "log_softmax")
-EQUIVALENCE_TOLERANCE = 1e-4  # max |softmax difference| between the inference copy and the Keras model
+# Max |softmax difference| from the Keras model for a path to be used (issue #15: identical outputs).
+EQUIVALENCE_TOLERANCE = 1e-5
+CHOICE_ROUNDS = 3  # timed passes of one batch per path at worker start, interleaved; the median counts
+# /proc/cpuinfo flags that select the float32 kernels oneDNN and MLAS run: a choice is kept per set.
+KERNEL_FLAGS = (
+    "fma", "avx", "avx2", "avx_vnni", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni",
+    "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
+)  # fmt: skip
+# Environment variables that change which kernels the libraries pick.
+KERNEL_ENVIRONMENT = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "DNNL_MAX_CPU_ISA")
 
 _inferers: dict[int, Inferer] = {}
 _lock = threading.Lock()
@@ -318,6 +359,126 @@ def _fold_batch_norm(kernel: np.ndarray, bias: np.ndarray, batch_norm) -> tuple[
     return kernel * scale, (bias - mean) * scale + beta
 
 
+# ---------------------------------------------------------------- the paths and the choice among them
+
+Run = Callable[[np.ndarray], np.ndarray]  # one batch of model input -> the model's output, numpy
+
+
+def _tensorflow_path(inferer: Inferer) -> Run:
+    return lambda batch: inferer._forward(batch).numpy()
+
+
+def _onnxruntime_path(inferer: Inferer) -> Run:
+    from . import runtime_onnx
+
+    return runtime_onnx.forward(inferer._forward, inferer.input_shape)
+
+
+# The ways to run the same graph, by name; "tensorflow" is always there and is the fallback.
+PATH_BUILDERS: dict[str, Callable[[Inferer], Run]] = {
+    "tensorflow": _tensorflow_path,
+    "onnxruntime": _onnxruntime_path,
+}
+PATHS = tuple(PATH_BUILDERS)
+
+
+def cpu_features() -> dict[str, object]:
+    """The processor as far as kernel choice goes: model name, the `KERNEL_FLAGS` it has, usable cores."""
+    model, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break  # every core lists the same
+    except OSError:  # not Linux: the key then holds the library versions and the core count only
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"model": model, "flags": [flag for flag in KERNEL_FLAGS if flag in flags], "cores": cores}
+
+
+def _library_versions(paths: Sequence[str]) -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    versions = {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
+    if "onnxruntime" in paths:
+        try:
+            from . import runtime_onnx
+
+            versions |= runtime_onnx.versions()
+        except ImportError:  # not installed: that path fails to build and is left out
+            versions["onnxruntime"] = "absent"
+    return versions
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of a Keras model's weights (shapes and values, in layer order)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        values = np.ascontiguousarray(np.asarray(weight))
+        digest.update(f"{values.shape}{values.dtype}".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def choice_key(model, paths: Sequence[str], batch_size: int) -> dict[str, object]:
+    """What the fastest path depends on: the model, the processor and its kernel settings, the libraries."""
+    return {
+        "weights": weights_digest(model),
+        "input_shape": list(model.input_shape[1:]),
+        "batch_size": batch_size,
+        "paths": sorted(paths),
+        "cpu": cpu_features(),
+        "environment": {name: os.environ[name] for name in KERNEL_ENVIRONMENT if name in os.environ},
+        "versions": _library_versions(paths),
+    }
+
+
+def _cache_file(folder: Path, key: dict[str, object]) -> Path:
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    return folder / f"unet-path-{name}.json"
+
+
+def _cached_path(folder: Path | None, key: dict[str, object]) -> str | None:
+    if folder is None:
+        return None
+    try:
+        record = json.loads(_cache_file(folder, key).read_text())
+    except (OSError, ValueError):  # never measured here, or a torn or hand-edited file: measure again
+        return None
+    return record.get("path") if record.get("key") == key else None
+
+
+def _store_choice(folder: Path | None, key: dict[str, object], record: dict[str, object]) -> None:
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = _cache_file(folder, key)
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_text(json.dumps({"key": key, **record}, indent=1, sort_keys=True))
+        partial.replace(target)  # atomic: a worker starting beside this one reads all or nothing
+    except OSError:  # a read-only folder costs a measurement at each start, nothing else
+        logger.warning("could not store the U-Net path choice in %s", folder, exc_info=True)
+
+
+def slices_per_second(runs: dict[str, Run], batch: np.ndarray, rounds: int = CHOICE_ROUNDS) -> dict[str, float]:
+    """Median slices/s of each run on `batch`, after one warm-up pass each, the runs interleaved round by
+    round so that load from other processes falls on all of them alike."""
+    for run in runs.values():
+        run(batch)
+    timings: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run(batch)
+            timings[name].append(len(batch) / (time.perf_counter() - started))
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
 # ---------------------------------------------------------------- the inferer
 
 
@@ -345,13 +506,30 @@ class Inferer:
     Not tied to Django: the benchmark and the tests build one from a Keras model directly.
     """
 
-    def __init__(self, model, *, batch_size: int = BATCH_SIZE, rewrite: bool = True, tolerance: float | None = None):
-        """`tolerance`: largest softmax difference allowed between the inference copy and the Keras
-        model (default `EQUIVALENCE_TOLERANCE`); beyond it the Keras model is used."""
+    def __init__(
+        self,
+        model,
+        *,
+        batch_size: int = BATCH_SIZE,
+        rewrite: bool = True,
+        tolerance: float | None = None,
+        paths: Sequence[str] = ("tensorflow",),
+        choice_cache: Path | None = None,
+    ):
+        """`tolerance`: largest softmax difference allowed between a path and the Keras model (default
+        `EQUIVALENCE_TOLERANCE`); beyond it the Keras model is used, or the path is refused.
+
+        `paths`: the candidate ways to run the graph (names in `PATH_BUILDERS`). With more than one,
+        each is built, checked against the Keras model and timed on a batch, and the fastest is used;
+        the choice is kept in `choice_cache` (a folder; None: measure every time) under a key of
+        weights, processor and library versions, so that a restarted worker only builds and checks
+        the chosen one. A path that fails to build or differs is left out; "tensorflow" remains.
+        """
         import tensorflow as tf
 
         self.keras_model = model
         self.batch_size = batch_size
+        self.tolerance = EQUIVALENCE_TOLERANCE if tolerance is None else tolerance
         self.model, self.rewritten_layers = model, 0
         if rewrite:
             try:
@@ -360,34 +538,73 @@ class Inferer:
                 logger.warning(
                     "could not build the inference copy of %s; using the Keras model", model.name, exc_info=True
                 )
-        input_shape = tuple(model.input_shape[1:])
+        self.input_shape = tuple(model.input_shape[1:])
         # Any batch size, one trace: a short last batch runs as it is, neither padded nor retraced.
         self._forward = tf.function(
             lambda batch: self.model(batch, training=False),
-            input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)],
+            input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)],
         )
+        self.path, self._run = "tensorflow", _tensorflow_path(self)
         if self.rewritten_layers:
-            difference = self._difference_from_keras(input_shape)
-            if difference > (EQUIVALENCE_TOLERANCE if tolerance is None else tolerance):
+            difference = self._difference_from_keras(self._run)
+            if not difference <= self.tolerance:
                 logger.warning(
                     "inference copy of %s differs from the Keras model by %.2g; using the Keras model",
                     model.name,
                     difference,
                 )
                 self.model, self.rewritten_layers = model, 0
+        # slices/s of each path measured here (empty when the choice came from the cache or there was none)
+        self.path_speeds: dict[str, float] = {}
+        if tuple(paths) != ("tensorflow",):
+            self._choose_path(paths, choice_cache)
 
-    def _difference_from_keras(self, input_shape: tuple[int, ...]) -> float:
-        check = np.random.default_rng(0).random((2, *input_shape), dtype=np.float32)
+    def _difference_from_keras(self, run: Run) -> float:
+        check = np.random.default_rng(0).random((2, *self.input_shape), dtype=np.float32)
         expected = np.asarray(self.keras_model(check, training=False))
-        return float(np.abs(self.softmax(check) - expected).max())
+        return float(np.abs(run(check) - expected).max())
+
+    def _checked_path(self, name: str) -> Run | None:
+        """The path's runner if it builds and gives the Keras model's output within tolerance, else None."""
+        try:
+            run = PATH_BUILDERS[name](self)
+            difference = self._difference_from_keras(run)
+        except Exception:  # a missing library, a converter that fails on this graph: never fatal
+            logger.warning("U-Net path %s could not be built; left out", name, exc_info=True)
+            return None
+        if not difference <= self.tolerance:  # NaN included
+            logger.warning("U-Net path %s differs from the Keras model by %.2g; left out", name, difference)
+            return None
+        return run
+
+    def _choose_path(self, paths: Sequence[str], choice_cache: Path | None) -> None:
+        key = choice_key(self.keras_model, paths, self.batch_size)
+        cached = _cached_path(choice_cache, key)
+        if cached in paths:
+            run = self._run if cached == "tensorflow" else self._checked_path(cached)
+            if run is not None:
+                self.path, self._run = cached, run
+                logger.info("U-Net %s runs on %s (choice cached in %s)", self.keras_model.name, cached, choice_cache)
+                return
+        runs = {}
+        for name in paths:
+            run = self._run if name == "tensorflow" else self._checked_path(name)
+            if run is not None:
+                runs[name] = run
+        runs = runs or {"tensorflow": self._run}  # every candidate left out: the TensorFlow path remains
+        if len(runs) > 1:
+            batch = np.random.default_rng(1).random((self.batch_size, *self.input_shape), dtype=np.float32)
+            self.path_speeds = slices_per_second(runs, batch)
+        self.path = max(runs, key=lambda name: self.path_speeds.get(name, 0.0))
+        self._run = runs[self.path]
+        figures = ", ".join(f"{name} {speed:.1f}" for name, speed in self.path_speeds.items()) or "none timed"
+        logger.info("U-Net %s runs on %s (slices/s: %s)", self.keras_model.name, self.path, figures)
+        _store_choice(choice_cache, key, {"path": self.path, "slices_per_s": self.path_speeds})
 
     def softmax(self, batch: np.ndarray) -> np.ndarray:
         """Model input (n, 128, 128, 1) float32 -> the model's output (n, 128, 128, n_classes)."""
         batch = np.asarray(batch, dtype=np.float32)
-        outputs = [
-            self._forward(batch[start : start + self.batch_size]).numpy()
-            for start in range(0, len(batch), self.batch_size)
-        ]
+        outputs = [self._run(batch[start : start + self.batch_size]) for start in range(0, len(batch), self.batch_size)]
         if not outputs:
             return np.zeros((0, *self.keras_model.output_shape[1:]), dtype=np.float32)
         return np.concatenate(outputs)
@@ -400,6 +617,20 @@ class Inferer:
 # ---------------------------------------------------------------- one per model version per process
 
 
+def _paths_here() -> tuple[str, ...]:
+    """All paths on a CPU worker; on a GPU TensorFlow's alone (the other paths here run on the CPU)."""
+    import tensorflow as tf
+
+    return ("tensorflow",) if tf.config.list_physical_devices("GPU") else PATHS
+
+
+def _choice_cache_folder() -> Path:
+    """Where workers keep their path choice across restarts: the settings' VAR_DIR."""
+    from django.conf import settings
+
+    return Path(settings.VAR_DIR) / "unet-paths"
+
+
 def inferer(model_version) -> Inferer:
     """The model version's inferer, built on first use in this process and kept."""
     with _lock:  # one load per version even when several threads ask at once
@@ -410,7 +641,7 @@ def inferer(model_version) -> Inferer:
 
             model = unet.build_unet(model_version.variant)
             model.load_weights(model_version.weights_file.path)
-            loaded = Inferer(model)
+            loaded = Inferer(model, paths=_paths_here(), choice_cache=_choice_cache_folder())
             _inferers[model_version.pk] = loaded
         return loaded
 

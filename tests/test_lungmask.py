@@ -281,3 +281,45 @@ def test_lung_region_recovers_phantom_pathology(phantom_masks) -> None:
         assert qc_missed_fraction(mask, abnormal) > 0.05  # the threshold drops dense pattern pixels
         assert qc_missed_fraction(region, abnormal) < 0.001
         assert not (region & ~truth).any()
+
+
+@pytest.mark.parametrize("shape", [(6, 96, 80), (64, 64), (3, 5, 1)])
+def test_dilated_in_plane_equals_scipy_binary_dilation_per_slice(shape) -> None:
+    from inference.lungmask import dilated_in_plane
+
+    mask = np.random.default_rng(5).random(shape) < 0.02
+    mask[..., 0, :] = mask[..., -1, -1] = True  # the image border: nothing comes in from outside
+    structure = np.zeros((3, 3, 3), dtype=bool) if mask.ndim == 3 else np.ones((3, 3), dtype=bool)
+    if mask.ndim == 3:
+        structure[1] = True  # within a slice only
+    np.testing.assert_array_equal(dilated_in_plane(mask), ndi.binary_dilation(mask, structure=structure))
+
+
+def test_dense_pathology_candidates_on_the_lung_box_equal_the_whole_slice(shared_data) -> None:
+    # The box-restricted computation against the definition on the whole slice, on real CT.
+    from skimage.morphology import convex_hull_image
+
+    from inference.lungmask import dense_pathology_candidates
+
+    def on_whole_slice(hu: np.ndarray, lung: np.ndarray) -> np.ndarray:
+        components, count = ndi.label(lung, structure=np.ones((3, 3)))
+        hull = np.zeros_like(lung)
+        for index in range(1, count + 1):
+            component = components == index
+            if component.sum() >= 200:
+                hull |= convex_hull_image(component)
+        dense = ndi.binary_opening((hu > -750) & (hu < -100) & hull & ~lung, structure=np.ones((3, 3)))
+        return lung_region(lung, dense) & ~lung
+
+    import pydicom
+
+    paths = sorted((shared_data / "ricord-1a-chest-series").glob("*.dcm"))[40:200:8]
+    found = 0
+    for path in paths:
+        dataset = pydicom.dcmread(path)
+        hu = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+        lung = lung_mask(hu, (float(dataset.PixelSpacing[0]), float(dataset.PixelSpacing[1])))
+        expected = on_whole_slice(hu, lung)
+        np.testing.assert_array_equal(dense_pathology_candidates(hu, lung), expected)
+        found += int(expected.sum())
+    assert found > 0, "the slices chosen hold dense lung left out of the mask"

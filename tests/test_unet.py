@@ -126,3 +126,31 @@ def test_tensorfloat32_is_off_once_the_unet_is_imported():
     import inference.unet  # noqa: F401  (switches it off on import)
 
     assert not tf.config.experimental.tensor_float_32_execution_enabled()
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (256, 384), (300, 260)])
+def test_local_mean_equals_skimage_resize_local_mean(shape) -> None:
+    # The block sums of whole multiples and skimage's weight matrix give the same means (float32 rounding).
+    from skimage.transform import resize_local_mean
+
+    from inference.preprocessing import local_mean
+
+    slices = np.random.default_rng(3).random((5, *shape), dtype=np.float32)
+    expected = resize_local_mean(slices, (5, 128, 128))
+    np.testing.assert_allclose(local_mean(slices, 128), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("native", [(512, 512), (300, 260), (100, 90)])
+def test_postprocess_interpolates_as_skimage_bilinear_resize(native) -> None:
+    # skimage.transform.resize(order=1, mode="edge") is the definition; thresholds agree pixel for pixel
+    # except where skimage's value lies within float32 rounding of the threshold.
+    from skimage.transform import resize
+
+    probability = np.random.default_rng(4).random((20, 128, 128), dtype=np.float32)
+    expected = np.stack(
+        [resize(p, native, order=1, mode="edge", anti_aliasing=False, preserve_range=True) for p in probability]
+    )
+    mask = postprocess(probability, 0.5, native)
+    differs = mask != (expected >= 0.5)
+    assert not (differs & (np.abs(expected - 0.5) > 1e-6)).any()
+    assert differs.sum() <= 2
