@@ -618,10 +618,12 @@ class Inferer:
 
 
 def _paths_here() -> tuple[str, ...]:
-    """All paths on a CPU worker; on a GPU TensorFlow's alone (the other paths here run on the CPU)."""
+    """The deployment's paths (settings.UNET_CPU_PATHS) on a CPU worker; on a GPU TensorFlow's alone
+    (the other paths here run on the CPU)."""
     import tensorflow as tf
+    from django.conf import settings
 
-    return ("tensorflow",) if tf.config.list_physical_devices("GPU") else PATHS
+    return ("tensorflow",) if tf.config.list_physical_devices("GPU") else tuple(settings.UNET_CPU_PATHS)
 
 
 def _choice_cache_folder() -> Path:

@@ -32,6 +32,17 @@ def media_root(settings, tmp_path) -> Path:
     return settings.MEDIA_ROOT
 
 
+# Workers and jobs in tests load a new model for nearly every test: TensorFlow's path alone, not the
+# seconds of measuring every path each time. The choice among paths is tested on its own
+# (test_runtime_choice.py) and in a real worker (test_inference_pipeline.py).
+UNET_PATHS_IN_TESTS = "tensorflow"
+
+
+@pytest.fixture(autouse=True)
+def unet_paths(settings):
+    settings.UNET_CPU_PATHS = tuple(UNET_PATHS_IN_TESTS.split(","))
+
+
 @pytest.fixture
 def make_user(db):
     def make(role: str, username: str | None = None, password: str = "correct-horse-9"):
@@ -83,6 +94,7 @@ class LiveServices:
             # Short, so that a task of a killed worker is redelivered within the test.
             "CELERY_VISIBILITY_TIMEOUT": "8",
             "CELERY_UNACKED_MUTEX_EXPIRE": "5",
+            "UNET_CPU_PATHS": UNET_PATHS_IN_TESTS,
         }
         self.workers: list = []
         celery_app.conf.broker_url = self.broker

@@ -94,6 +94,23 @@ def test_registered_model_runs_end_to_end_through_a_real_worker(live_services, t
     assert 0 <= row.total_pct <= 100 and row.lung_volume_ml > 100
 
 
+def test_a_gpu_worker_loads_the_active_model_and_chooses_its_path_at_start(live_services, tmp_path):
+    version = inference_services.model_register(
+        weights=untrained_weights(tmp_path / "model.weights.h5"), task="ggo", threshold=0.5
+    )
+    worker_var = tmp_path / "worker-var"
+    live_services.env["ILD_VAR_DIR"] = str(worker_var)  # where the worker caches its path choice
+    live_services.env["UNET_CPU_PATHS"] = "tensorflow,onnxruntime"  # measured against each other
+    live_services.start_worker(queues="gpu")
+    deadline = time.monotonic() + 240
+    while not list(worker_var.glob("unet-paths/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert list(worker_var.glob("unet-paths/*.json")), live_services.worker_logs()
+    whole_logs = "".join(log.read_text() for log in tmp_path.glob("worker-*.log"))
+    assert f"model {version.pk} loaded at worker start" in whole_logs, live_services.worker_logs()
+    assert not Job.objects.exists(), "no job asked for it"
+
+
 @pytest.mark.timeout(500)
 def test_killed_worker_mid_job_is_finished_exactly_once_by_another(live_services, tmp_path, capsys):
     series, _ = import_phantom(tmp_path / "ph", seed=6, slices=64)
