@@ -153,8 +153,15 @@ class SeriesGroup:
     def first(self) -> Dataset:
         return self.instances[0].dataset
 
-    def hu_volume(self) -> np.ndarray:
-        return np.stack([instance.hu for instance in self.instances])
+    def hu_volume_npy(self) -> bytes:
+        """The HU volume (z, y, x) as a .npy file: the slices copied once, straight into the file's bytes
+        (np.stack then np.save into a buffer copied 130 MB three times for a 250-slice series)."""
+        slices = [np.ascontiguousarray(instance.hu, dtype="<i2") for instance in self.instances]
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<i2", "fortran_order": False, "shape": (len(slices), *slices[0].shape)}
+        )
+        return b"".join([header.getvalue(), *(memoryview(hu).cast("B") for hu in slices)])
 
 
 # ---------------------------------------------------------------- reading files, folders, zips

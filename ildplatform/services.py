@@ -7,7 +7,6 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import date
 
-import numpy as np
 import pydicom
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -162,9 +161,7 @@ def _store_series(
         slice_count=len(group.instances),
         volume_file="",
     )
-    buffer = io.BytesIO()
-    np.save(buffer, group.hu_volume())
-    series.volume_file = _stored(f"series/{series.pk}/volume.npy", buffer.getvalue(), written)
+    series.volume_file = _stored(f"series/{series.pk}/volume.npy", group.hu_volume_npy(), written)
     series.save(update_fields=["volume_file"])
     slices = []
     for z_index, (z_position, file) in enumerate(zip(group.z_positions, encoded, strict=True)):

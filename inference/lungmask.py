@@ -351,8 +351,6 @@ def dense_pathology_candidates(slice_hu: np.ndarray, lung: np.ndarray) -> np.nda
     partial-volume seam where lung meets mediastinum. Used for the source-free QC
     figure of a series (how much dense tissue the mask left out), not to change the mask itself.
     """
-    from skimage.morphology import convex_hull_image
-
     lung = np.asarray(lung, dtype=bool)
     hu = np.asarray(slice_hu)
     candidates = np.zeros_like(lung)
@@ -370,7 +368,7 @@ def dense_pathology_candidates(slice_hu: np.ndarray, lung: np.ndarray) -> np.nda
     # The hull of a component lies in its bounding box: computing it there is ~8x cheaper than on the slice.
     for index, component_box in enumerate(ndi.find_objects(components), start=1):
         if component_box is not None and sizes[index] >= _MIN_HULL_PIXELS:
-            hull[component_box] |= convex_hull_image(components[component_box] == index)
+            hull[component_box] |= convex_hull_filled(components[component_box] == index)
     if not hull.any():
         return candidates
     low, high = DENSE_HU_RANGE
@@ -379,6 +377,44 @@ def dense_pathology_candidates(slice_hu: np.ndarray, lung: np.ndarray) -> np.nda
     dense = ndi.binary_opening(dense, structure=_EIGHT_CONNECTED)
     candidates[box] = lung_region(lung_box, dense) & ~lung_box
     return candidates
+
+
+_DIAMOND = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])  # a pixel's edge midpoints, in doubled coordinates
+
+
+def convex_hull_filled(component: np.ndarray) -> np.ndarray:
+    """skimage's `convex_hull_image(component)` (the hull of the pixels' edge midpoints, its border
+    included), 3x faster: the hull is found from each row's outermost pixels, and each row's run
+    inside it from the hull's edges in exact integer arithmetic (coordinates doubled, so the half-pixel
+    midpoints are whole numbers) instead of a point-in-polygon test of every pixel of the box."""
+    from scipy.spatial import ConvexHull, QhullError
+    from skimage.morphology import convex_hull_image
+
+    rows = np.flatnonzero(component.any(axis=1))
+    first = np.argmax(component[rows], axis=1)
+    last = component.shape[1] - 1 - np.argmax(component[rows, ::-1], axis=1)
+    centres = 2 * np.concatenate([np.stack([rows, first], axis=1), np.stack([rows, last], axis=1)])
+    try:
+        centres = centres[ConvexHull(centres).vertices]
+        points = (centres[:, np.newaxis, :] + _DIAMOND).reshape(-1, 2)
+        corners = points[ConvexHull(points).vertices].astype(np.int64)
+    except QhullError:  # pixel centres on one line: skimage's own way
+        return convex_hull_image(component)
+    edges = np.roll(corners, -1, axis=0) - corners
+    # Pixel (r, c) is at P = (2r, 2c); it is in the hull where edge x (P - corner) has the interior's
+    # sign for every edge. For a row that is k c + m >= 0 per edge.
+    doubled_rows = 2 * np.arange(component.shape[0], dtype=np.int64)[:, np.newaxis]
+    centre = corners.mean(axis=0)  # strictly inside: its sign is the interior's
+    inside = np.sign(edges[0, 0] * (centre[1] - corners[0, 1]) - edges[0, 1] * (centre[0] - corners[0, 0]))
+    k = np.broadcast_to(inside * 2 * edges[:, 0], (component.shape[0], len(edges)))
+    m = inside * (-edges[:, 0] * corners[:, 1] - edges[:, 1] * (doubled_rows - corners[:, 0]))
+    divisor = np.where(k == 0, 1, k)
+    unbounded = np.int64(1 << 40)
+    lowest = np.where(k > 0, -(m // divisor), -unbounded).max(axis=1)  # c >= ceil(-m / k)
+    highest = np.where(k < 0, m // -divisor, unbounded).min(axis=1)  # c <= floor(m / -k)
+    highest[((k == 0) & (m < 0)).any(axis=1)] = -1  # a row the hull does not reach
+    columns = np.arange(component.shape[1])
+    return (columns >= lowest[:, np.newaxis]) & (columns <= highest[:, np.newaxis])
 
 
 def dense_lung_pixels(slice_hu: np.ndarray, lung: np.ndarray) -> int:

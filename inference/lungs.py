@@ -110,7 +110,16 @@ def gas_pockets(
         return found
     cores = lung3d.distance_mm(gas, grid.spacing_mm) > GAS_POCKET_RADIUS_MM
     if cores.any():
-        pocket = (lung3d.distance_mm(~cores, grid.spacing_mm) <= GAS_POCKET_RADIUS_MM) & gas
+        # The ball reaches GAS_POCKET_RADIUS_MM from the cores: their box grown by that much holds every
+        # pocket voxel and every core, so the distance to the nearest core is exact on it.
+        reach = [int(np.ceil(GAS_POCKET_RADIUS_MM / spacing)) + 1 for spacing in grid.spacing_mm]
+        (core_box,) = ndi.find_objects(cores.view(np.uint8))
+        near = tuple(
+            slice(max(0, part.start - grow), min(size, part.stop + grow))
+            for part, grow, size in zip(core_box, reach, cores.shape, strict=True)
+        )
+        pocket = np.zeros_like(gas)
+        pocket[near] = (lung3d.distance_mm(~cores[near], grid.spacing_mm) <= GAS_POCKET_RADIUS_MM) & gas[near]
         found[box] = lung3d.upsampled(pocket, grid.factor, lung[box].shape) & lung[box]
     return found
 

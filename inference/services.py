@@ -458,18 +458,24 @@ def inference_run(job: Job) -> None:
     method = series_lung_method_in_use(series)
     # A merged model says "abnormal" only: stored as 1, and its involvement leaves the split empty.
     label = GGO if model_version.task == ModelVersion.Task.GGO else RETICULATION
-    labels = np.zeros(volume.shape, dtype=np.uint8)
-    region = np.zeros(volume.shape, dtype=bool)
-    for chunk in batches:
-        lung_chunk = lung[chunk.start : chunk.stop]
-        predicted = preprocessing.postprocess(probability[chunk], model_version.threshold, volume.shape[1:])
-        # Kept inside the one lung region the reader path uses, never clipped to a narrower mask first.
-        # (The region is formed slice by slice, so the chunks' regions are the series' region.)
-        region[chunk.start : chunk.stop] = lungs.lung_region_for(method, lung_chunk, predicted)
-        patterns = predicted & region[chunk.start : chunk.stop]
-        labels[chunk.start : chunk.stop] = patterns.astype(np.uint8) * label
-        predictions_store(model_version, [slices[z] for z in chunk], labels[chunk.start : chunk.stop])
-        job_progress(job, 0.8 + 0.2 * chunk.stop / len(slices))
+    threshold, shape = model_version.threshold, volume.shape[1:]
+
+    def finished_slice(z: int) -> tuple[np.ndarray, np.ndarray, bytes]:
+        """Slice z's prediction at the native size, kept inside the one lung region the reader path
+        uses (never clipped to a narrower mask first): (patterns and region as packed bits, the PNG)."""
+        predicted = preprocessing.postprocess(probability[z], threshold, shape)[0]
+        region = lungs.lung_region_for(method, lung[z], predicted)
+        slice_labels = (predicted & region).astype(np.uint8) * label
+        return np.packbits(slice_labels > 0), np.packbits(region), labelmaps.encode_png(slice_labels)
+
+    # Slice by slice (the region is formed per slice), side by side in forked workers: this tail runs
+    # after the forward passes and the lung masks, when nothing else is left to overlap it with.
+    finished = fork_map(finished_slice, len(slices))
+    pixels = int(np.prod(shape))
+    labels = np.stack([np.unpackbits(patterns, count=pixels).reshape(shape) for patterns, _, _ in finished]) * label
+    region = np.stack([np.unpackbits(region, count=pixels).reshape(shape) for _, region, _ in finished]).view(bool)
+    job_progress(job, 0.95)
+    predictions_store(model_version, slices, labels, encoded=[png for _, _, png in finished])
     # Only this model's figures changed, and its labels and the lungs are at hand: no PNG read back.
     if visit_primary_series(series.visit) == series:
         involvement_store(series=series, source=model_version.source, labels=labels, lung=lung, region=region,
@@ -491,15 +497,18 @@ def series_lung_volume_when_ready(series: Series, job: Job, on_progress) -> np.n
         time.sleep(LUNG_MASKS_POLL_SECONDS)
 
 
-def predictions_store(model_version: ModelVersion, slices: list, labels: np.ndarray) -> None:
-    """The model's label maps of these slices (labels[i] is slices[i]'s), replacing earlier ones."""
+def predictions_store(
+    model_version: ModelVersion, slices: list, labels: np.ndarray, encoded: list[bytes] | None = None
+) -> None:
+    """The model's label maps of these slices (labels[i] is slices[i]'s), replacing earlier ones;
+    `encoded` holds their PNGs where the caller has made them already."""
     rows = []
-    for slice_, slice_labels in zip(slices, labels, strict=True):
+    for index, (slice_, slice_labels) in enumerate(zip(slices, labels, strict=True)):
         rows.append(
             Prediction(
                 slice=slice_,
                 model_version=model_version,
-                labels_png=labelmaps.encode_png(slice_labels),
+                labels_png=encoded[index] if encoded is not None else labelmaps.encode_png(slice_labels),
                 reticulation_pixels=int(np.count_nonzero(slice_labels == RETICULATION)),
                 ggo_pixels=int(np.count_nonzero(slice_labels == GGO)),
             )

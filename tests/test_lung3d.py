@@ -123,3 +123,22 @@ def test_a_single_slice_is_segmented_by_area_without_looking_for_the_airway_tree
     assert dice > 0.97, dice
     assert (labels[parts["left"][z]] == LEFT_LUNG).mean() > 0.99
     assert (labels[parts["right"][z]] == RIGHT_LUNG).mean() > 0.99
+
+
+def test_gas_pockets_on_the_cores_box_equal_the_opening_on_the_whole_region():
+    # The definition with scipy's distance transform over the whole region: the gas opened by the ball.
+    from scipy import ndimage as ndi
+
+    hu, parts = drawn_chest()
+    spacing = (PIXEL_MM, PIXEL_MM)
+    careless = (lung_labels_3d(hu, spacing, SLICE_MM) > 0) | parts["stomach"] | parts["trachea"]
+    grid = lung3d.working_grid(spacing, SLICE_MM)
+    (box,) = ndi.find_objects(careless.view(np.uint8))
+    coarse_lung = lung3d.block_mean(careless[box].view(np.uint8), grid.factor) >= 0.5
+    gas = (lung3d.block_mean(hu[box], grid.factor) < lungs.GAS_POCKET_HU) & coarse_lung
+    cores = ndi.distance_transform_edt(gas, sampling=grid.spacing_mm) > lungs.GAS_POCKET_RADIUS_MM
+    pocket = (ndi.distance_transform_edt(~cores, sampling=grid.spacing_mm) <= lungs.GAS_POCKET_RADIUS_MM) & gas
+    expected = np.zeros_like(careless)
+    expected[box] = lung3d.upsampled(pocket, grid.factor, careless[box].shape) & careless[box]
+    assert expected.any()
+    np.testing.assert_array_equal(lungs.gas_pockets(hu, careless, spacing, SLICE_MM), expected)

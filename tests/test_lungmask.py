@@ -323,3 +323,17 @@ def test_dense_pathology_candidates_on_the_lung_box_equal_the_whole_slice(shared
         np.testing.assert_array_equal(dense_pathology_candidates(hu, lung), expected)
         found += int(expected.sum())
     assert found > 0, "the slices chosen hold dense lung left out of the mask"
+
+
+def test_convex_hull_filled_equals_skimage_convex_hull_image() -> None:
+    from skimage.morphology import convex_hull_image
+
+    from inference.lungmask import convex_hull_filled
+
+    rng = np.random.default_rng(8)
+    shapes = [ndi.binary_opening(rng.random((60, 80)) < 0.55, iterations=2) for _ in range(30)]
+    line = np.zeros((9, 40), dtype=bool)
+    line[4, 3:37] = True  # pixel centres on one line: the fallback
+    for shape in [*shapes, line, disk(12).astype(bool)]:
+        if shape.any():
+            np.testing.assert_array_equal(convex_hull_filled(shape), convex_hull_image(shape))
