@@ -461,8 +461,8 @@ def with_pixel_data(instance: ParsedInstance) -> Dataset:
     """The instance's dataset with its pixel data element as the file holds it (a parse worker sent the
     header alone)."""
     dataset = instance.dataset
-    if PIXEL_DATA_TAG not in dataset:
-        dataset[PIXEL_DATA_TAG] = pydicom.dcmread(io.BytesIO(instance.source.data))[PIXEL_DATA_TAG]
+    if PIXEL_DATA_TAG not in dataset:  # read as the parse read it (a file without preamble too)
+        dataset[PIXEL_DATA_TAG] = _read_dataset(instance.source)[PIXEL_DATA_TAG]
     return dataset
 
 
