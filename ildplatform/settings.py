@@ -295,7 +295,6 @@ LOGGING = {
 LUNG_METHOD = os.environ.get("LUNG_METHOD", "lung3d")
 if LUNG_METHOD not in ("lung3d", "mader2d"):
     raise ImproperlyConfigured(f"LUNG_METHOD must be lung3d or mader2d, got {LUNG_METHOD!r}")
-# A series is flagged when more than this share of the dense lung tissue lies outside its lung masks.
 # The float32 CPU paths a worker measures for each U-Net (inference/runtime.py) and chooses among.
 UNET_CPU_PATHS = tuple(path.strip() for path in os.environ.get("UNET_CPU_PATHS", "tensorflow,onnxruntime").split(","))
 if not set(UNET_CPU_PATHS) <= {"tensorflow", "onnxruntime"} or "tensorflow" not in UNET_CPU_PATHS:
@@ -303,6 +302,7 @@ if not set(UNET_CPU_PATHS) <= {"tensorflow", "onnxruntime"} or "tensorflow" not 
 # How long an inference job waits for the lung masks a lung masks job is computing on another worker
 # before it computes them itself (a worker killed mid-job leaves its job "running").
 LUNG_MASKS_WAIT_SECONDS = float(os.environ.get("LUNG_MASKS_WAIT_SECONDS", "600"))
+# A series is flagged when more than this share of the dense lung tissue lies outside its lung masks.
 LUNG_QC_DENSE_MISSED_LIMIT = float(os.environ.get("LUNG_QC_DENSE_MISSED_LIMIT", "0.05"))
 # ... or when more than this share of its lung volume is non-lung air (stomach, bowel gas, trachea).
 LUNG_QC_NON_LUNG_AIR_LIMIT = float(os.environ.get("LUNG_QC_NON_LUNG_AIR_LIMIT", "0.01"))

@@ -53,7 +53,6 @@ def _load_active_models() -> None:
 
     try:
         for version in ModelVersion.objects.filter(is_active=True):
-            runtime.inferer(version)
             logger.info("model %s loaded at worker start: %s path", version.pk, runtime.inferer(version).path)
     except Exception:  # the first job loads it again and reports what is wrong
         logger.warning("could not load the active models at worker start", exc_info=True)

@@ -394,7 +394,7 @@ def lung_regions(region_hu: np.ndarray, grid: Grid, thin: bool = False) -> AirRe
     body = body_mask(region_hu)
     air = (region_hu < AIR_HU) & body
     # One voxel of tissue around the air: at the box's faces the depth would run on past them.
-    box = _box_around(air, (1, 1, 1))
+    box = box_around(air, (1, 1, 1))
     if box is None:
         return found
     regions = None
@@ -429,7 +429,7 @@ def _both_lungs(first_size: int, second_size: int) -> bool:
     return min(first_size, second_size) >= 0.1 * max(first_size, second_size)
 
 
-def _box_around(mask: np.ndarray, margins: tuple[int, ...]) -> tuple[slice, ...] | None:
+def box_around(mask: np.ndarray, margins: tuple[int, ...]) -> tuple[slice, ...] | None:
     """The mask's bounding box widened by `margins` voxels along each axis (within the array); None
     when the mask is empty."""
     found = ndi.find_objects(mask.astype(np.uint8))
@@ -442,7 +442,7 @@ def _box_around(mask: np.ndarray, margins: tuple[int, ...]) -> tuple[slice, ...]
 
 def _padded_box(mask: np.ndarray, grid: Grid) -> tuple[slice, ...]:
     """The mask's bounding box widened by the pathology's reach and the pleural closing."""
-    return _box_around(
+    return box_around(
         mask, tuple(int(np.ceil((PATHOLOGY_REACH_MM + PLEURAL_CLOSING_MM) / size)) for size in grid.spacing_mm)
     )
 
@@ -486,7 +486,7 @@ def lung_labels_3d(volume_hu: np.ndarray, pixel_spacing_mm: tuple[float, float],
         return coarse
     labels = np.zeros(volume_hu.shape, dtype=np.uint8)
     # Only the box around the lungs (one block wider) is refined at full resolution.
-    coarse_box = _box_around(coarse > 0, (0, 1, 1))
+    coarse_box = box_around(coarse > 0, (0, 1, 1))
     if coarse_box is None:
         return labels
     factor = grid.factor

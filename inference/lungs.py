@@ -25,8 +25,8 @@ from . import lung3d, lungmask
 LUNG3D, MADER2D = "lung3d", "mader2d"
 LUNG_METHODS = (LUNG3D, MADER2D)
 GAS_POCKET_HU = -900.0  # pure gas (stomach, bowel, trachea); aerated lung is denser, about -850 HU
-MADER_CHUNK_SLICES = 64  # slices per progress report of the 2-D method
 GAS_POCKET_RADIUS_MM = 7.0  # a ball 14 mm across fits in a pocket; no bronchus past the main ones is as wide
+MADER_CHUNK_SLICES = 64  # slices per progress report of the 2-D method
 
 
 def method_with_parameters(method: str) -> str:
@@ -112,11 +112,8 @@ def gas_pockets(
     if cores.any():
         # The ball reaches GAS_POCKET_RADIUS_MM from the cores: their box grown by that much holds every
         # pocket voxel and every core, so the distance to the nearest core is exact on it.
-        reach = [int(np.ceil(GAS_POCKET_RADIUS_MM / spacing)) + 1 for spacing in grid.spacing_mm]
-        (core_box,) = ndi.find_objects(cores.view(np.uint8))
-        near = tuple(
-            slice(max(0, part.start - grow), min(size, part.stop + grow))
-            for part, grow, size in zip(core_box, reach, cores.shape, strict=True)
+        near = lung3d.box_around(
+            cores, tuple(int(np.ceil(GAS_POCKET_RADIUS_MM / spacing)) + 1 for spacing in grid.spacing_mm)
         )
         pocket = np.zeros_like(gas)
         pocket[near] = (lung3d.distance_mm(~cores[near], grid.spacing_mm) <= GAS_POCKET_RADIUS_MM) & gas[near]

@@ -445,7 +445,7 @@ def inference_run(job: Job) -> None:
     # first: the lung masks job that follows every import may be computing the masks on a CPU worker
     # meanwhile, and the lungs are needed only to keep the predictions inside them.
     lung_masked = bool(model_version.training_run.get("lung_masked"))
-    lung = series_lung_volume_when_ready(series, job, lambda fraction: None) if lung_masked else None
+    lung = series_lung_volume_when_ready(series) if lung_masked else None
     probability = np.zeros((len(slices), preprocessing.MODEL_SIZE, preprocessing.MODEL_SIZE), dtype=np.float32)
     for chunk in batches:
         hu = np.asarray(volume[chunk.start : chunk.stop])
@@ -454,7 +454,7 @@ def inference_run(job: Job) -> None:
         probability[chunk.start : chunk.stop] = runtime.predict_probability(model_version, hu, lung=lung_chunk)
         job_progress(job, 0.8 * chunk.stop / len(slices))
     if lung is None:
-        lung = series_lung_volume_when_ready(series, job, lambda fraction: None)
+        lung = series_lung_volume_when_ready(series)
     method = series_lung_method_in_use(series)
     # A merged model says "abnormal" only: stored as 1, and its involvement leaves the split empty.
     label = GGO if model_version.task == ModelVersion.Task.GGO else RETICULATION
@@ -482,7 +482,7 @@ def inference_run(job: Job) -> None:
                           patterns_told_apart=model_version.task != ModelVersion.Task.MERGED)  # fmt: skip
 
 
-def series_lung_volume_when_ready(series: Series, job: Job, on_progress) -> np.ndarray:
+def series_lung_volume_when_ready(series: Series) -> np.ndarray:
     """The series' lung masks: the stored ones; else those a lung masks job is computing on another
     worker now (waited for, up to LUNG_MASKS_WAIT_SECONDS); else computed here."""
     deadline = time.monotonic() + settings.LUNG_MASKS_WAIT_SECONDS
@@ -493,7 +493,7 @@ def series_lung_volume_when_ready(series: Series, job: Job, on_progress) -> np.n
         if lung is not None:
             return lung
         if not running or time.monotonic() > deadline:
-            return lung_masks_compute(series, on_progress) > 0
+            return lung_masks_compute(series, lambda fraction: None) > 0
         time.sleep(LUNG_MASKS_POLL_SECONDS)
 
 

@@ -21,10 +21,6 @@ def series(db, tmp_path):
     return imported
 
 
-def _inference_job(series) -> Job:
-    return jobs.job_create(kind=inference_services.INFERENCE_JOB, series=series, params={})
-
-
 def _counting_computes(monkeypatch) -> list[int]:
     computed = []
     original = inference_services.lung_masks_compute
@@ -51,7 +47,7 @@ def test_masks_of_a_running_lung_masks_job_are_waited_for_not_computed_again(ser
 
     monkeypatch.setattr(inference_services.time, "sleep", other_worker_finishes_while_we_wait)
     computed = _counting_computes(monkeypatch)
-    lung = inference_services.series_lung_volume_when_ready(series, _inference_job(series), lambda fraction: None)
+    lung = inference_services.series_lung_volume_when_ready(series)
     assert len(polls) == 2 and computed == [], "waited for the running job's masks, computed none itself"
     np.testing.assert_array_equal(lung, inference_services.series_lung_volume(series))
     assert LungMask.objects.filter(slice__series=series).count() == series.slice_count
@@ -60,7 +56,7 @@ def test_masks_of_a_running_lung_masks_job_are_waited_for_not_computed_again(ser
 def test_without_a_running_lung_masks_job_the_inference_job_computes_the_masks(series, monkeypatch):
     jobs.job_create(kind=inference_services.LUNG_MASKS_JOB, series=series, params={})  # queued, not running
     computed = _counting_computes(monkeypatch)
-    lung = inference_services.series_lung_volume_when_ready(series, _inference_job(series), lambda fraction: None)
+    lung = inference_services.series_lung_volume_when_ready(series)
     assert computed == [series.pk] and lung.any()
 
 
@@ -69,5 +65,5 @@ def test_a_lung_masks_job_left_running_is_waited_for_no_longer_than_the_limit(se
     Job.objects.filter(pk=stale.pk).update(state=Job.State.RUNNING)  # its worker was killed mid-job
     settings.LUNG_MASKS_WAIT_SECONDS = 0.3
     computed = _counting_computes(monkeypatch)
-    lung = inference_services.series_lung_volume_when_ready(series, _inference_job(series), lambda fraction: None)
+    lung = inference_services.series_lung_volume_when_ready(series)
     assert computed == [series.pk] and lung.any()

@@ -36,18 +36,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RICORD = Path(os.environ.get("ILD_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")) / "ricord-1a-chest-series"
 TARGET_RATIO = 1.25
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16")
 
 
 def cpu_description() -> str:
-    """The CPU model and the vector extensions that decide kernel speed (from /proc/cpuinfo)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    return f"{model}, {os.cpu_count()} CPUs, flags: {' '.join(flag for flag in CPU_FLAGS if flag in flags) or 'none'}"
+    """The CPU model and the vector extensions that decide kernel speed, as the runtime's choice sees them."""
+    from inference import runtime
+
+    cpu = runtime.cpu_features()
+    return f"{cpu['model']}, {cpu['cores']} usable cores, flags: {' '.join(cpu['flags']) or 'none'}"
 
 
 def cpu_role(requests, replies, scratch: str) -> None:

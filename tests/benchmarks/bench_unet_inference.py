@@ -130,8 +130,7 @@ def cpu_description() -> str:
     from inference import runtime
 
     cpu = runtime.cpu_features()
-    flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[-1].split("\n", 1)[0].split()
-    present = " ".join(f"{flag}:{'yes' if flag in flags else 'no'}" for flag in CPU_FLAGS)
+    present = " ".join(f"{flag}:{'yes' if flag in cpu['flags'] else 'no'}" for flag in CPU_FLAGS)
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
     capped = f"; ONEDNN_MAX_CPU_ISA={cap} (TensorFlow's kernels only; ONNX Runtime has no such cap)" if cap else ""
     return f"CPU: {cpu['model']}, {cpu['cores']} usable cores; {present}{capped}"
