@@ -12,7 +12,7 @@ job; phantoms hand in their true lung.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, astuple, dataclass, fields
 
 import numpy as np
 
@@ -61,6 +61,31 @@ def check_label_volume(labels: np.ndarray, lung: np.ndarray) -> None:
         raise ValueError(f"labels must be 0, 1 or 2; found {unknown.tolist()}")
 
 
+@dataclass(frozen=True)
+class RegionCounts:
+    """What Eq. 1 sums over the slices: the lung region's pixels and each pattern's inside it."""
+
+    region_pixels: int = 0
+    reticulation_pixels: int = 0
+    ggo_pixels: int = 0
+
+    def __add__(self, other: RegionCounts) -> RegionCounts:
+        return RegionCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def region_counts(labels: np.ndarray, lung_region: np.ndarray) -> RegionCounts:
+    """The pixel counts of Eq. 1 in labels (z, y, x) or one slice (y, x): 0 background, 1 reticulation,
+    2 GGO; lung_region bool of the same shape. Only labels inside the region count."""
+    labels = np.asarray(labels)
+    region = np.asarray(lung_region, dtype=bool)
+    if labels.ndim == 2 and region.ndim == 2:  # one slice: checked as a volume of one
+        check_label_volume(labels[np.newaxis], region[np.newaxis])
+    else:
+        check_label_volume(labels, region)
+    by_label = np.bincount(labels[region].ravel(), minlength=GGO + 1)  # one pass over the region
+    return RegionCounts(int(by_label.sum()), int(by_label[RETICULATION]), int(by_label[GGO]))
+
+
 def involvement_in_region(
     labels: np.ndarray,
     lung_region: np.ndarray,
@@ -72,14 +97,18 @@ def involvement_in_region(
     labels: uint8 (z, y, x), 0 background, 1 reticulation, 2 GGO. lung_region: bool (z, y, x).
     An empty lung region gives 0 % (there is then no abnormal pixel counted either) and 0 mL.
     """
-    labels = np.asarray(labels)
-    region = np.asarray(lung_region, dtype=bool)
-    check_label_volume(labels, region)
+    if np.ndim(labels) != 3:
+        raise ValueError(f"labels {np.shape(labels)} must have the (z, y, x) shape of a volume")
+    return involvement_from_counts(region_counts(labels, lung_region), pixel_spacing_mm, slice_spacing_mm)
+
+
+def involvement_from_counts(
+    counts: RegionCounts, pixel_spacing_mm: float | tuple[float, float], slice_spacing_mm: float
+) -> Involvement:
+    """Eq. 1 from its pixel counts summed over the slices (`region_counts`, added slice by slice)."""
     if not slice_spacing_mm > 0:
         raise ValueError(f"slice spacing must be positive (mm), got {slice_spacing_mm!r}")
-    region_pixels = int(region.sum())
-    reticulation_pixels = int(np.count_nonzero((labels == RETICULATION) & region))
-    ggo_pixels = int(np.count_nonzero((labels == GGO) & region))
+    region_pixels, reticulation_pixels, ggo_pixels = astuple(counts)
     voxel_ml = pixel_area_mm2(pixel_spacing_mm) * float(slice_spacing_mm) / 1000.0
 
     def percent(pixels: int) -> float:

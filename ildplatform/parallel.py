@@ -37,11 +37,19 @@ def worker_count(items: int, min_items: int) -> int:
     return workers
 
 
-def fork_map(work: Callable[[int], Result], count: int, *, min_items: int = 16) -> list[Result]:
+def _lowest_priority() -> None:
+    os.nice(19)  # this worker only; anyone may lower a priority, raising it back needs privileges
+
+
+def fork_map(
+    work: Callable[[int], Result], count: int, *, min_items: int = 16, background: bool = False
+) -> list[Result]:
     """[work(0), ..., work(count - 1)], in forked worker processes where that pays (see `worker_count`).
 
     `work` may read anything this process holds; its results must pickle. Falls back to running here
-    if a worker dies (killed, out of memory), so a result is never lost to the pool."""
+    if a worker dies (killed, out of memory), so a result is never lost to the pool. `background`: the
+    workers run at the lowest CPU priority (nice 19), so that what this machine runs meanwhile (an
+    inference job waiting on nothing but the CPU) goes first; run here, the work keeps this process's."""
     global _work
     workers = worker_count(count, min_items)
     if workers == 1:
@@ -50,7 +58,11 @@ def fork_map(work: Callable[[int], Result], count: int, *, min_items: int = 16) 
     with _forking:
         _work = work
         try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            with ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_lowest_priority if background else None,
+            ) as pool:
                 return list(pool.map(_run_inherited, range(count), chunksize=chunk))
         except BrokenProcessPool:
             pass

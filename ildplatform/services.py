@@ -16,7 +16,7 @@ from django.db import transaction
 from pydicom.dataset import Dataset
 
 from . import dicom_frames, dicom_import, events
-from .dicom_import import FileProblem, HeaderRefused, SeriesGroup, SourceFile
+from .dicom_import import FileProblem, HeaderRefused, ParsedInstance, SeriesGroup, SourceFile
 from .exceptions import DomainError, ImportConflict, ImportRejected, PayloadTooLarge
 from .models import Patient, Series, Slice, Visit
 from .parallel import fork_map
@@ -68,10 +68,21 @@ def _checked_groups(
     sources: list[SourceFile], allowed_modalities: tuple[str, ...], patient_pseudonym: str | None,
     visit_date: date | None,
 ) -> tuple[list[SeriesGroup], list[FileProblem]]:  # fmt: skip
+    """The upload parsed into checked series, each instance de-identified and encoded as it will be
+    stored (`ParsedInstance.prepared`) in the same pass over the files."""
     problems: list[FileProblem] = []
     skipped: list[FileProblem] = []
     instances = []
-    for source, parsed in zip(sources, dicom_import.parse_instances(sources, allowed_modalities), strict=True):
+    anonymizer = dicom_import.make_deidentifier(settings.DEIDENTIFY_SALT)
+
+    def stored_form(instance: ParsedInstance) -> StoredFile | FileProblem:
+        # Named by the pseudonym given, else by the one its patient key derives; a patient the database
+        # knows by another is renamed when its series is stored (`_import_group`).
+        pseudonym = patient_pseudonym or dicom_import.pseudonym_for(settings.DEIDENTIFY_SALT, instance.patient_key)
+        return _deidentified_file(instance, anonymizer, pseudonym)
+
+    parsed_instances = dicom_import.parse_instances(sources, allowed_modalities, prepare=stored_form)
+    for source, parsed in zip(sources, parsed_instances, strict=True):
         if not isinstance(parsed, FileProblem):
             instances.append(parsed)
         elif source.found_in_container and parsed.reason == dicom_import.NOT_DICOM:
@@ -90,16 +101,6 @@ def _checked_groups(
     if problems:
         raise ImportRejected(problems)
     return groups, skipped
-
-
-def _group_pseudonym(group: SeriesGroup, pseudonym: str | None) -> str:
-    """The pseudonym the group's patient is (or will be) known by: the one given, else the one of the
-    patient its source key already names, else the one derived from that key."""
-    if pseudonym:
-        return pseudonym
-    salt = settings.DEIDENTIFY_SALT
-    known = Patient.objects.filter(source_key=dicom_import.keyed_hash(salt, group.patient_key)).first()
-    return known.pseudonym if known is not None else dicom_import.pseudonym_for(salt, group.patient_key)
 
 
 def _patient_for(group: SeriesGroup, pseudonym: str | None, sex: str, birth_year: int | None) -> Patient:
@@ -199,12 +200,11 @@ def series_import(
             f"import of {total_bytes} bytes is over the limit of {settings.IMPORT_MAX_UPLOAD_BYTES} bytes"
         )
     groups, skipped = _checked_groups(sources, allowed_modalities, patient_pseudonym, visit_date)
-    anonymizer = dicom_import.make_deidentifier(settings.DEIDENTIFY_SALT)
     results: list[ImportedSeries] = []
     written: list[str] = []
     try:
         with transaction.atomic():
-            planned = [_deidentified(group, anonymizer, patient_pseudonym) for group in groups]
+            planned = [_deidentified(group) for group in groups]
             conflicts = _conflicts_with_stored(planned, patient_pseudonym)
             if conflicts:
                 raise ImportConflict(conflicts)
@@ -219,29 +219,21 @@ def series_import(
     return ImportReport(series=results, skipped=skipped)
 
 
-def _deidentified(
-    group: SeriesGroup, anonymizer, pseudonym: str | None
-) -> tuple[SeriesGroup, Series | None, tuple, list[StoredFile]]:
+def _deidentified(group: SeriesGroup) -> tuple[SeriesGroup, Series | None, tuple, list[StoredFile]]:
     """The group de-identified (UIDs replaced the same way every time, the patient named by its pseudonym),
     the series stored under its UID if any, the patient facts read before de-identification removed them,
-    and each instance encoded as it will be stored (encoded once: a file pydicom cannot write back refuses
-    the import before anything is stored)."""
+    and each instance encoded as it will be stored (encoded once, by the parse: a file pydicom cannot
+    write back refuses the import before anything is stored)."""
     patient_facts = (dicom_import.patient_sex(group.first), dicom_import.birth_year(group.first))
-    known_as = _group_pseudonym(group, pseudonym)
-    # De-identifying and encoding hold the GIL: side by side in forked workers, which send back the
-    # de-identified header and the file as it will be stored.
-    outcomes = fork_map(
-        lambda index: _deidentified_file(group.instances[index], anonymizer, known_as, keep_header=index == 0),
-        len(group.instances),
-    )
-    problems = [outcome for outcome in outcomes if isinstance(outcome, FileProblem)]
+    problems = [instance.prepared for instance in group.instances if isinstance(instance.prepared, FileProblem)]
     if problems:
         raise ImportRejected(problems)
-    # The series is described by its first instance's de-identified header (`group.first`); every
-    # instance is stored as its file says, named by the de-identified SOP instance UID in StoredFile.
-    group.instances[0].dataset = outcomes[0][0]
+    stored = [instance.prepared for instance in group.instances]
+    # The series is described by its first instance's de-identified header, read back from that file as
+    # it will be stored; every instance is stored as its file says, named by its SOP instance UID.
+    group.instances[0].dataset = pydicom.dcmread(io.BytesIO(stored[0].data), stop_before_pixels=True)
     existing = Series.objects.select_related("visit__patient").filter(series_uid=str(group.first.SeriesInstanceUID))
-    return group, existing.first(), patient_facts, [stored for _, stored in outcomes]
+    return group, existing.first(), patient_facts, stored
 
 
 @dataclass(frozen=True)
@@ -253,18 +245,11 @@ class StoredFile:
     layout: dicom_frames.PixelLayout
 
 
-def _deidentified_file(
-    instance, anonymizer, pseudonym: str, *, keep_header: bool
-) -> tuple[Dataset | None, StoredFile] | FileProblem:
-    """The file as stored and, with `keep_header`, the de-identified header without its pixel data
-    (a worker sends back as little as it can: unpickling headers cost as much as making them)."""
+def _deidentified_file(instance: ParsedInstance, anonymizer, pseudonym: str) -> StoredFile | FileProblem:
+    """The instance's file as it will be stored: de-identified, its patient named by the pseudonym."""
     try:
         dicom_import.deidentify_instance(instance, anonymizer)
-        stored = _named_and_encoded(instance.dataset, pseudonym)
-        if not keep_header:
-            return None, stored
-        del instance.dataset[dicom_import.PIXEL_DATA_TAG]
-        return instance.dataset, stored
+        return _named_and_encoded(instance.dataset, pseudonym)
     except HeaderRefused as refused:
         return FileProblem(instance.source.name, str(refused))
     except Exception as error:  # pydicom refuses to write some values it read
@@ -334,8 +319,9 @@ def _import_group(group, existing, patient_facts, patient_pseudonym, visit_date,
         visit, series, created = existing.visit, existing, False
     else:
         patient = _patient_for(group, patient_pseudonym, *patient_facts)
-        if patient.pseudonym != str(group.first.PatientID):  # named otherwise meanwhile: encode again
-            encoded = [_renamed(file, patient.pseudonym) for file in encoded]
+        if patient.pseudonym != str(group.first.PatientID):  # known by another pseudonym: encoded again
+            named_before = encoded
+            encoded = fork_map(lambda index: _renamed(named_before[index], patient.pseudonym), len(named_before))
         visit, _ = Visit.objects.get_or_create(patient=patient, date=visit_date or dicom_import.study_date(group.first))
         series_uid = str(group.first.SeriesInstanceUID)
         series, created = _store_series(group, visit, series_uid, written, encoded), True

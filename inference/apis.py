@@ -102,19 +102,26 @@ class SeriesLungApi(APIView):
         lung_slices = serializers.ListField(
             child=serializers.IntegerField(), allow_null=True, help_text="z index of the lowest and highest lung slice"
         )
-        dense_missed_ml = serializers.FloatField()
-        dense_missed_fraction = serializers.FloatField(help_text="dense (-750..-100 HU) lung left out of the mask")
+        dense_missed_ml = serializers.FloatField(
+            allow_null=True, help_text="null until computed: the QC figures follow the masks (masks_computing)"
+        )
+        dense_missed_fraction = serializers.FloatField(
+            allow_null=True, help_text="dense (-750..-100 HU) lung left out of the mask; null until computed"
+        )
         dense_missed_flag = serializers.BooleanField(help_text="dense_missed_fraction above the deployment's limit")
         non_lung_air_ml = serializers.FloatField(
             allow_null=True,
             help_text="pure gas (< -900 HU) inside the mask in pockets 14 mm across or wider: stomach, bowel, "
-            "trachea; null for masks stored before this figure was computed (recompute them)",
+            "trachea; null until computed, and for masks stored before this figure existed (recompute them)",
         )
         non_lung_air_fraction = serializers.FloatField(
             allow_null=True, help_text="non_lung_air_ml as a share of the lung volume"
         )
         non_lung_air_flag = serializers.BooleanField(help_text="non_lung_air_fraction above the deployment's limit")
         qc_flag = serializers.BooleanField(help_text="dense_missed_flag or non_lung_air_flag")
+        masks_computing = serializers.BooleanField(
+            help_text="a lung masks job for the series is queued or running: masks or QC figures still to come"
+        )
 
     def get_permissions(self):
         return [IsPlatformAdmin()] if self.request.method == "POST" else super().get_permissions()

@@ -329,14 +329,21 @@ def qc_missed_fraction(lung: np.ndarray, abnormal: np.ndarray) -> float:
     A quality figure for the lung mask, not a correction: a high value says the threshold dropped
     dense pathology (or the abnormal marks are outside the lungs) and the series deserves a look.
     """
+    return missed_fraction(*abnormal_and_missed_pixels(lung, abnormal))
+
+
+def abnormal_and_missed_pixels(lung: np.ndarray, abnormal: np.ndarray) -> tuple[int, int]:
+    """The abnormal pixels, and those of them outside the raw lung mask (sums over slices add up)."""
     lung = np.asarray(lung, dtype=bool)
     abnormal = np.asarray(abnormal, dtype=bool)
     if lung.shape != abnormal.shape:
         raise ValueError(f"lung {lung.shape} and abnormal {abnormal.shape} must have the same shape")
-    abnormal_pixels = int(abnormal.sum())
-    if abnormal_pixels == 0:
-        return 0.0
-    return int((abnormal & ~lung).sum()) / abnormal_pixels
+    return int(abnormal.sum()), int((abnormal & ~lung).sum())
+
+
+def missed_fraction(abnormal_pixels: int, missed_pixels: int) -> float:
+    """`qc_missed_fraction` from its counts."""
+    return missed_pixels / abnormal_pixels if abnormal_pixels else 0.0
 
 
 DENSE_HU_RANGE = (-750.0, -100.0)  # partly aerated to consolidated lung: above air, below soft tissue

@@ -80,6 +80,9 @@ class ModelActivation(models.Model):
         return f"model {self.model_version_id} {switched} at {self.at:%Y-%m-%d %H:%M} by {self.by}"
 
 
+LUNG_MASKS_JOB = "lung_masks"  # the job kind that draws a series' lung masks and their QC
+
+
 class LungMask(models.Model):
     """The lung mask of one slice, tagged with the algorithm that made it, and its QC pixel counts."""
 
@@ -91,11 +94,12 @@ class LungMask(models.Model):
     lung_pixels = models.PositiveIntegerField()
     right_pixels = models.PositiveIntegerField(default=0)
     left_pixels = models.PositiveIntegerField(default=0)
-    # Source-free QC: dense (-750..-100 HU) lung inside the mask, and enclosed by lung but left out.
-    dense_inside_pixels = models.PositiveIntegerField(default=0)
-    dense_missed_pixels = models.PositiveIntegerField(default=0)
-    # Source-free QC: pure gas inside the mask in pockets no lung holds (stomach, bowel, trachea);
-    # null on masks stored before the figure was computed.
+    # Source-free QC, null until computed (a mask is stored first, its QC follows): dense (-750..-100 HU)
+    # lung inside the mask, and enclosed by lung but left out.
+    dense_inside_pixels = models.PositiveIntegerField(null=True)
+    dense_missed_pixels = models.PositiveIntegerField(null=True)
+    # Source-free QC: pure gas inside the mask in pockets no lung holds (stomach, bowel, trachea); null
+    # until computed, and on masks stored before the figure existed.
     gas_pocket_pixels = models.PositiveIntegerField(null=True)
     created_at = models.DateTimeField(auto_now=True)
 

@@ -2,11 +2,11 @@ from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 
 from ildplatform.exceptions import Forbidden, NotFound
-from ildplatform.models import Patient, Visit
+from ildplatform.models import Job, Patient, Visit
 from ildplatform.selectors import series_get
 
 from . import staging, statistics, visibility
-from .models import Involvement, LungMask, ModelVersion, Prediction, weights_label
+from .models import LUNG_MASKS_JOB, Involvement, LungMask, ModelVersion, Prediction, weights_label
 
 
 def _visible(rows: QuerySet[Involvement], user) -> list[Involvement]:
@@ -61,17 +61,23 @@ def series_lung_summary(*, series_id: int) -> dict:
         inside=Sum("dense_inside_pixels"),
         missed=Sum("dense_missed_pixels"),
         gas=Sum("gas_pocket_pixels"),
-        gas_counted=Count("gas_pocket_pixels"),  # masks stored before the figure was computed lack it
+        # Counted where known: QC follows its mask (and masks stored before the gas figure existed lack it).
+        dense_counted=Count("dense_missed_pixels"),
+        gas_counted=Count("gas_pocket_pixels"),
     )
     voxel_ml = series.pixel_spacing_row * series.pixel_spacing_column * series.slice_spacing / 1000.0
-    missed, inside = totals["missed"] or 0, totals["inside"] or 0
     with_lung = masks.filter(lung_pixels__gt=0).order_by("slice__z_index").values_list("slice__z_index", flat=True)
-    missed_fraction = missed / (missed + inside) if missed + inside else 0.0
+    missed, inside = totals["missed"] or 0, totals["inside"] or 0
+    dense_known = totals["dense_counted"] == totals["slices"]
+    missed_fraction = (missed / (missed + inside) if missed + inside else 0.0) if dense_known else None
     lung = totals["lung"] or 0
     gas = (totals["gas"] or 0) if totals["gas_counted"] == totals["slices"] else None
     gas_fraction = None if gas is None else gas / lung if lung else 0.0
-    dense_missed_flag = missed_fraction > settings.LUNG_QC_DENSE_MISSED_LIMIT
+    dense_missed_flag = missed_fraction is not None and missed_fraction > settings.LUNG_QC_DENSE_MISSED_LIMIT
     non_lung_air_flag = gas_fraction is not None and gas_fraction > settings.LUNG_QC_NON_LUNG_AIR_LIMIT
+    masks_computing = Job.objects.filter(
+        series=series, kind=LUNG_MASKS_JOB, state__in=(Job.State.QUEUED, Job.State.RUNNING)
+    ).exists()
     return {
         "series_id": series.pk,
         "method": masks.values_list("method", flat=True).first(),
@@ -82,13 +88,14 @@ def series_lung_summary(*, series_id: int) -> dict:
         "right_lung_ml": (totals["right"] or 0) * voxel_ml,
         "left_lung_ml": (totals["left"] or 0) * voxel_ml,
         "lung_slices": [with_lung.first(), with_lung.last()] if with_lung.exists() else None,
-        "dense_missed_ml": missed * voxel_ml,
+        "dense_missed_ml": missed * voxel_ml if dense_known else None,
         "dense_missed_fraction": missed_fraction,
         "dense_missed_flag": dense_missed_flag,
         "non_lung_air_ml": None if gas is None else gas * voxel_ml,
         "non_lung_air_fraction": gas_fraction,
         "non_lung_air_flag": non_lung_air_flag,
         "qc_flag": dense_missed_flag or non_lung_air_flag,
+        "masks_computing": masks_computing,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from django.db import transaction
 
 from ildplatform import labelmaps
 from ildplatform.exceptions import Conflict, DomainError
-from ildplatform.involvement import involvement_in_region
+from ildplatform.involvement import Involvement as InvolvementFigures
+from ildplatform.involvement import RegionCounts, involvement_from_counts, involvement_in_region, region_counts
 from ildplatform.jobs import JobCancelled, job_cancel_requested, job_create, job_detail, job_progress, progress_chunks
 from ildplatform.labels import GGO, RETICULATION
 from ildplatform.models import Job, Series, Visit
@@ -26,12 +28,11 @@ from ildplatform.parallel import fork_map
 from ildplatform.selectors import series_hu_volume
 
 from . import lungmask, lungs, preprocessing
-from .models import Involvement, LungMask, ModelActivation, ModelVersion, Prediction
+from .models import LUNG_MASKS_JOB, Involvement, LungMask, ModelActivation, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
 # The kinds of job this app runs (apps.py registers their runners with the core).
-LUNG_MASKS_JOB = "lung_masks"
 INFERENCE_JOB = "inference"
 TRAINING_JOB = "training"
 LUNG_MASKS_POLL_SECONDS = 0.2  # how often an inference job looks for the masks a lung masks job is computing
@@ -53,8 +54,11 @@ def _spacing(series: Series) -> tuple[float, float]:
 
 def lung_masks_run(job: Job) -> None:
     # Jobs queued before the method was recorded carry none: the series' own method then.
-    lung_masks_compute(job.series, lambda fraction: job_progress(job, fraction), method=job.params.get("method"))
-    involvement_refresh(series=job.series)
+    series = job.series
+    drawn = lung_masks_draw(series, lambda fraction: job_progress(job, fraction), method=job.params.get("method"))
+    involvement_refresh(series=series)
+    lung_qc_store(series, drawn)
+    job_progress(job, 0.95)
 
 
 def series_lung_method(series: Series) -> str | None:
@@ -68,18 +72,30 @@ def series_lung_method_in_use(series: Series) -> str:
 
 
 def lung_masks_compute(series: Series, on_progress, method: str | None = None) -> np.ndarray:
-    """Lung masks of every slice, with the QC counts of each (the first half of the progress computes).
+    """Lung masks of every slice, stored, then their QC counts (see `lung_masks_draw`, `lung_qc_store`).
     Returns the label volume it stored (0 outside, RIGHT_LUNG, LEFT_LUNG)."""
+    drawn = lung_masks_draw(series, on_progress, method)
+    lung_qc_store(series, drawn)
+    return drawn.labels
+
+
+@dataclass
+class DrawnLungMasks:
+    labels: np.ndarray  # (z, rows, columns): 0 outside, RIGHT_LUNG, LEFT_LUNG
+    masks: list[LungMask]  # as stored, z order
+
+
+def lung_masks_draw(series: Series, on_progress, method: str | None = None) -> DrawnLungMasks:
+    """The lung masks of every slice, stored without their QC counts (these follow, `lung_qc_store`): an
+    inference job waiting for the masks goes on as soon as they are there. The first 60 % of the progress."""
     method = method or series_lung_method_in_use(series)
     volume = series_hu_volume(series)
     labels = lungs.lung_labels(volume, _spacing(series), series.slice_spacing, method,
                                on_progress=lambda fraction: on_progress(0.5 * fraction))  # fmt: skip
-    gas_pockets = lungs.gas_pockets(volume, labels > 0, _spacing(series), series.slice_spacing)
     slices = list(series.slices.order_by("z_index"))
     algorithm = lungs.method_with_parameters(method)
 
-    def stored_fields(z: int) -> dict:
-        slice_hu, lung = np.asarray(volume[z]), labels[z] > 0
+    def mask_fields(z: int) -> dict:
         right_pixels = int(np.count_nonzero(labels[z] == lungs.RIGHT_LUNG))
         left_pixels = int(np.count_nonzero(labels[z] == lungs.LEFT_LUNG))
         return {
@@ -87,18 +103,41 @@ def lung_masks_compute(series: Series, on_progress, method: str | None = None) -
             "lung_pixels": right_pixels + left_pixels,
             "right_pixels": right_pixels,
             "left_pixels": left_pixels,
-            # QC: dense (-750..-100 HU) lung inside, and enclosed by the lung but left out.
-            "dense_inside_pixels": lungmask.dense_lung_pixels(slice_hu, lung),
-            "dense_missed_pixels": int(lungmask.dense_pathology_candidates(slice_hu, lung).sum()),
-            "gas_pocket_pixels": int(gas_pockets[z].sum()),
         }
 
-    # The per-slice QC and PNG encoding hold the GIL: side by side in forked workers, written here.
-    fields = fork_map(stored_fields, len(slices))
-    on_progress(0.9)
-    masks = [LungMask(slice=slices[z], method=method, algorithm=algorithm, **fields[z]) for z in range(len(slices))]
+    # PNG encoding holds the GIL: side by side in forked workers, written here. QC counts unknown (None) yet.
+    fields = fork_map(mask_fields, len(slices))
+    masks = [
+        LungMask(slice=slices[z], method=method, algorithm=algorithm, dense_inside_pixels=None,
+                 dense_missed_pixels=None, gas_pocket_pixels=None, **fields[z])
+        for z in range(len(slices))
+    ]  # fmt: skip
     _upsert(LungMask, masks, unique_fields=["slice"])
-    return labels
+    on_progress(0.6)
+    return DrawnLungMasks(labels=labels, masks=masks)
+
+
+def lung_qc_store(series: Series, drawn: DrawnLungMasks) -> None:
+    """The source-free QC counts of stored masks: dense (-750..-100 HU) lung inside each mask and enclosed
+    by the lung but left out, and the gas pockets inside it. Computed at the lowest CPU priority: they
+    are for the review of the masks, and must not slow an inference job that runs beside them."""
+    volume, lung = series_hu_volume(series), drawn.labels > 0
+    spacing, slice_spacing = _spacing(series), series.slice_spacing
+
+    def gas_pocket_pixels() -> np.ndarray:  # per slice; the pockets are found in 3-D
+        return lungs.gas_pockets(volume, lung, spacing, slice_spacing).sum(axis=(1, 2))
+
+    def dense_pixels(z: int) -> tuple[int, int]:
+        slice_hu = np.asarray(volume[z])
+        inside = lungmask.dense_lung_pixels(slice_hu, lung[z])
+        return inside, int(lungmask.dense_pathology_candidates(slice_hu, lung[z]).sum())
+
+    # One worker takes the gas pockets while the others take the slices.
+    parts = [gas_pocket_pixels] + [partial(dense_pixels, z) for z in range(len(drawn.masks))]
+    counted = fork_map(lambda index: parts[index](), len(parts), background=True)
+    for mask, (inside, missed), gas in zip(drawn.masks, counted[1:], counted[0], strict=True):
+        mask.dense_inside_pixels, mask.dense_missed_pixels, mask.gas_pocket_pixels = inside, missed, int(gas)
+    _upsert(LungMask, drawn.masks, unique_fields=["slice"])
 
 
 def _upsert(model, rows: list, unique_fields: list[str]) -> None:
@@ -453,66 +492,79 @@ def inference_run(job: Job) -> None:
         lung_chunk = None if lung is None else lung[chunk.start : chunk.stop]
         probability[chunk.start : chunk.stop] = runtime.predict_probability(model_version, hu, lung=lung_chunk)
         job_progress(job, 0.8 * chunk.stop / len(slices))
-    if lung is None:
-        lung = series_lung_volume_when_ready(series)
+    # The stored masks as PNGs: each tail worker decodes its slice's (a volume decoded here took 0.15 s).
+    lung_pngs = series_lung_mask_pngs_when_ready(series)
     method = series_lung_method_in_use(series)
     # A merged model says "abnormal" only: stored as 1, and its involvement leaves the split empty.
     label = GGO if model_version.task == ModelVersion.Task.GGO else RETICULATION
     threshold, shape = model_version.threshold, volume.shape[1:]
 
-    def finished_slice(z: int) -> tuple[np.ndarray, np.ndarray, bytes]:
+    def finished_slice(z: int) -> tuple[bytes, RegionCounts, tuple[int, int]]:
         """Slice z's prediction at the native size, kept inside the one lung region the reader path
-        uses (never clipped to a narrower mask first): (patterns and region as packed bits, the PNG)."""
+        uses (never clipped to a narrower mask first): its PNG and its counts for Eq. 1 and the QC."""
+        lung = labelmaps.decode_png(lung_pngs[z], shape=shape) > 0
         predicted = preprocessing.postprocess(probability[z], threshold, shape)[0]
-        region = lungs.lung_region_for(method, lung[z], predicted)
+        region = lungs.lung_region_for(method, lung, predicted)
         slice_labels = (predicted & region).astype(np.uint8) * label
-        return np.packbits(slice_labels > 0), np.packbits(region), labelmaps.encode_png(slice_labels)
+        counts = region_counts(slice_labels, region)
+        return labelmaps.encode_png(slice_labels), counts, lungmask.abnormal_and_missed_pixels(lung, slice_labels > 0)
 
     # Slice by slice (the region is formed per slice), side by side in forked workers: this tail runs
-    # after the forward passes and the lung masks, when nothing else is left to overlap it with.
+    # after the forward passes and the lung masks, when nothing else is left to overlap it with. Only
+    # PNGs and counts come back: Eq. 1 sums over the slices.
     finished = fork_map(finished_slice, len(slices))
-    pixels = int(np.prod(shape))
-    labels = np.stack([np.unpackbits(patterns, count=pixels).reshape(shape) for patterns, _, _ in finished]) * label
-    region = np.stack([np.unpackbits(region, count=pixels).reshape(shape) for _, region, _ in finished]).view(bool)
     job_progress(job, 0.95)
-    predictions_store(model_version, slices, labels, encoded=[png for _, _, png in finished])
-    # Only this model's figures changed, and its labels and the lungs are at hand: no PNG read back.
+    pattern_pixels = [(counts.reticulation_pixels, counts.ggo_pixels) for _, counts, _ in finished]
+    _predictions_write(model_version, slices, [png for png, _, _ in finished], pattern_pixels)
     if visit_primary_series(series.visit) == series:
-        involvement_store(series=series, source=model_version.source, labels=labels, lung=lung, region=region,
-                          patterns_told_apart=model_version.task != ModelVersion.Task.MERGED)  # fmt: skip
+        figures = involvement_from_counts(sum((counts for _, counts, _ in finished), RegionCounts()),
+                                          _spacing(series), series.slice_spacing)  # fmt: skip
+        abnormal_pixels = sum(abnormal for _, _, (abnormal, _) in finished)
+        missed = lungmask.missed_fraction(abnormal_pixels, sum(outside for _, _, (_, outside) in finished))
+        _involvement_write(series=series, source=model_version.source, figures=figures, qc_missed_fraction=missed,
+                           patterns_told_apart=model_version.task != ModelVersion.Task.MERGED)  # fmt: skip
 
 
-def series_lung_volume_when_ready(series: Series) -> np.ndarray:
-    """The series' lung masks: the stored ones; else those a lung masks job is computing on another
-    worker now (waited for, up to LUNG_MASKS_WAIT_SECONDS); else computed here."""
+def series_lung_mask_pngs_when_ready(series: Series) -> list[bytes]:
+    """The series' stored lung masks as PNGs, z order: the stored ones; else those a lung masks job is
+    drawing on another worker now (waited for, up to LUNG_MASKS_WAIT_SECONDS); else drawn here."""
     deadline = time.monotonic() + settings.LUNG_MASKS_WAIT_SECONDS
     while True:
         # Running is asked before the masks are read: a job that ends in between has stored them.
         running = Job.objects.filter(series=series, kind=LUNG_MASKS_JOB, state=Job.State.RUNNING).exists()
-        lung = series_lung_volume(series)
-        if lung is not None:
-            return lung
+        pngs = series_lung_mask_pngs(series)
+        if pngs is not None:
+            return pngs
         if not running or time.monotonic() > deadline:
-            return lung_masks_compute(series, lambda fraction: None) > 0
+            lung_masks_compute(series, lambda fraction: None)
+            return series_lung_mask_pngs(series)
         time.sleep(LUNG_MASKS_POLL_SECONDS)
 
 
-def predictions_store(
-    model_version: ModelVersion, slices: list, labels: np.ndarray, encoded: list[bytes] | None = None
+def series_lung_volume_when_ready(series: Series) -> np.ndarray:
+    """The series' lungs (bool z, rows, columns) from `series_lung_mask_pngs_when_ready`."""
+    return _decoded_labels(series, series_lung_mask_pngs_when_ready(series)) > 0
+
+
+def predictions_store(model_version: ModelVersion, slices: list, labels: np.ndarray) -> None:
+    """The model's label maps of these slices (labels[i] is slices[i]'s), replacing earlier ones."""
+    pattern_pixels = [
+        (int(np.count_nonzero(slice_labels == RETICULATION)), int(np.count_nonzero(slice_labels == GGO)))
+        for slice_labels in labels
+    ]
+    _predictions_write(model_version, slices, [labelmaps.encode_png(slice_labels) for slice_labels in labels],
+                       pattern_pixels)  # fmt: skip
+
+
+def _predictions_write(
+    model_version: ModelVersion, slices: list, pngs: list[bytes], pattern_pixels: list[tuple[int, int]]
 ) -> None:
-    """The model's label maps of these slices (labels[i] is slices[i]'s), replacing earlier ones;
-    `encoded` holds their PNGs where the caller has made them already."""
-    rows = []
-    for index, (slice_, slice_labels) in enumerate(zip(slices, labels, strict=True)):
-        rows.append(
-            Prediction(
-                slice=slice_,
-                model_version=model_version,
-                labels_png=encoded[index] if encoded is not None else labelmaps.encode_png(slice_labels),
-                reticulation_pixels=int(np.count_nonzero(slice_labels == RETICULATION)),
-                ggo_pixels=int(np.count_nonzero(slice_labels == GGO)),
-            )
-        )
+    """Label map PNGs of these slices with their (reticulation, GGO) pixel counts, replacing earlier ones."""
+    rows = [
+        Prediction(slice=slice_, model_version=model_version, labels_png=png, reticulation_pixels=reticulation,
+                   ggo_pixels=ggo)
+        for slice_, png, (reticulation, ggo) in zip(slices, pngs, pattern_pixels, strict=True)
+    ]  # fmt: skip
     _upsert(Prediction, rows, unique_fields=["slice", "model_version"])
 
 
@@ -526,11 +578,21 @@ def predictions_import(*, series: Series, model_version: ModelVersion, labels: n
 
 def series_lung_labels(series: Series) -> np.ndarray | None:
     """The stored lung masks as labels (0 outside, 1 right, 2 left), z order; None until all are stored."""
+    pngs = series_lung_mask_pngs(series)
+    return None if pngs is None else _decoded_labels(series, pngs)
+
+
+def series_lung_mask_pngs(series: Series) -> list[bytes] | None:
+    """The stored lung masks' PNGs, z order; None until all are stored."""
     masks = dict(LungMask.objects.filter(slice__series=series).values_list("slice__z_index", "mask_png"))
     if len(masks) != series.slice_count:
         return None
+    return [bytes(masks[z]) for z in range(series.slice_count)]
+
+
+def _decoded_labels(series: Series, pngs: list[bytes]) -> np.ndarray:
     shape = (series.rows, series.columns)
-    return np.stack([labelmaps.decode_png(bytes(masks[z]), shape=shape) for z in range(series.slice_count)])
+    return np.stack([labelmaps.decode_png(png, shape=shape) for png in pngs])
 
 
 def series_prediction_volume(series: Series, model_version_id: int) -> np.ndarray | None:
@@ -556,38 +618,36 @@ def visit_primary_series(visit: Visit) -> Series | None:
 
 
 def involvement_store(
-    *,
-    series: Series,
-    source: str,
-    labels: np.ndarray,
-    patterns_told_apart: bool = True,
-    lung: np.ndarray | None = None,
-    region: np.ndarray | None = None,
+    *, series: Series, source: str, labels: np.ndarray, patterns_told_apart: bool = True
 ) -> Involvement | None:
-    """Eq. 1 for one source's label volume on the visit's primary series (needs its lung masks: the
-    stored ones, read here unless the caller has them at hand as `lung`, and the region formed from
-    them and these labels as `region`).
+    """Eq. 1 for one source's label volume on the visit's primary series, in the region formed from its
+    stored lung masks and these labels; None before the masks are stored.
 
     A merged model marks "abnormal" without saying which pattern: `patterns_told_apart=False` keeps
     its total and leaves the reticulation/GGO split empty.
     """
-    if lung is None:
-        lung = series_lung_volume(series)
+    lung = series_lung_volume(series)
     if lung is None:
         return None
     abnormal = labels > 0
-    method = series_lung_method_in_use(series)
-    if region is None:
-        region = lungs.lung_region_for(method, lung, abnormal)
+    region = lungs.lung_region_for(series_lung_method_in_use(series), lung, abnormal)
     figures = involvement_in_region(labels, region, _spacing(series), series.slice_spacing)
+    return _involvement_write(series=series, source=source, figures=figures,
+                              qc_missed_fraction=lungmask.qc_missed_fraction(lung, abnormal),
+                              patterns_told_apart=patterns_told_apart)  # fmt: skip
+
+
+def _involvement_write(
+    *, series: Series, source: str, figures: InvolvementFigures, qc_missed_fraction: float, patterns_told_apart: bool
+) -> Involvement:
     row, _ = Involvement.objects.update_or_create(
         visit=series.visit,
         source=source,
         defaults={
             "series": series,
             **figures.as_dict(patterns_told_apart=patterns_told_apart),
-            "qc_missed_fraction": lungmask.qc_missed_fraction(lung, abnormal),
-            "lung_method": method,
+            "qc_missed_fraction": qc_missed_fraction,
+            "lung_method": series_lung_method_in_use(series),
         },
     )
     return row

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ildplatform.involvement import Involvement
+from ildplatform.involvement import (
+    Involvement,
+    RegionCounts,
+    involvement_from_counts,
+    involvement_in_region,
+    region_counts,
+)
 from inference.involvement import involvement
 
 
@@ -99,3 +105,19 @@ def test_involvement_of_a_phantom_is_its_marked_share_of_the_true_lung() -> None
     voxel_ml = series.pixel_spacing**2 * series.slice_spacing / 1000
     assert result.lung_volume_ml == pytest.approx(lung_pixels * voxel_ml)
     assert result.abnormal_ml == pytest.approx((reticulation_pixels + ggo_pixels) * voxel_ml)
+
+
+def test_counts_added_slice_by_slice_give_the_volume_figures() -> None:
+    # The inference job sums each slice's counts from its workers: the same Eq. 1 as on the volume.
+    rng = np.random.default_rng(3)
+    labels = rng.choice(np.array([0, 1, 2], dtype=np.uint8), size=(7, 32, 40), p=[0.6, 0.25, 0.15])
+    region = rng.random(labels.shape) < 0.7
+    per_slice = [region_counts(labels[z], region[z]) for z in range(len(labels))]
+    added = sum(per_slice, RegionCounts())
+    # Independently, from the definition: pixels of the region, and of each pattern inside it.
+    assert added == RegionCounts(
+        int(region.sum()), int(((labels == 1) & region).sum()), int(((labels == 2) & region).sum())
+    )
+    assert involvement_from_counts(added, (0.7, 0.7), 1.25) == involvement_in_region(labels, region, (0.7, 0.7), 1.25)
+    with pytest.raises(ValueError, match="0, 1 or 2"):
+        region_counts(np.full((4, 4), 3, dtype=np.uint8), np.ones((4, 4), dtype=bool))

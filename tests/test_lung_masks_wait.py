@@ -67,3 +67,27 @@ def test_a_lung_masks_job_left_running_is_waited_for_no_longer_than_the_limit(se
     computed = _counting_computes(monkeypatch)
     lung = inference_services.series_lung_volume_when_ready(series)
     assert computed == [series.pk] and lung.any()
+
+
+def test_masks_are_stored_before_their_qc_which_a_background_pass_adds(db, tmp_path):
+    from inference import lungmask, lungs, selectors
+
+    series, _ = import_phantom(tmp_path / "phantoms", seed=12, slices=20)  # enough slices to fork workers
+    drawn = inference_services.lung_masks_draw(series, lambda fraction: None)
+    # What an inference job waits for is there; the QC figures are not yet, and say so (never as 0).
+    assert inference_services.series_lung_mask_pngs(series) is not None
+    summary = selectors.series_lung_summary(series_id=series.pk)
+    assert summary["complete"] and summary["dense_missed_fraction"] is None and summary["non_lung_air_ml"] is None
+    assert summary["masks_computing"], "the import's lung masks job is still queued"
+
+    inference_services.lung_qc_store(series, drawn)
+    volume, lung = np.asarray(inference_services.series_hu_volume(series)), drawn.labels > 0
+    spacing = (series.pixel_spacing_row, series.pixel_spacing_column)
+    gas = lungs.gas_pockets(volume, lung, spacing, series.slice_spacing)
+    stored = LungMask.objects.filter(slice__series=series).order_by("slice__z_index")
+    assert [(m.dense_inside_pixels, m.dense_missed_pixels, m.gas_pocket_pixels) for m in stored] == [
+        (lungmask.dense_lung_pixels(volume[z], lung[z]),
+         int(lungmask.dense_pathology_candidates(volume[z], lung[z]).sum()), int(gas[z].sum()))
+        for z in range(series.slice_count)
+    ]  # fmt: skip
+    assert selectors.series_lung_summary(series_id=series.pk)["dense_missed_fraction"] is not None

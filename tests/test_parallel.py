@@ -31,3 +31,13 @@ def test_fork_map_finishes_here_when_a_worker_dies() -> None:
         return index * index
 
     assert parallel.fork_map(work, 32) == [index * index for index in range(32)]
+
+
+def test_background_work_runs_at_the_lowest_priority_and_this_process_keeps_its_own() -> None:
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = parallel.fork_map(lambda index: (os.getpriority(os.PRIO_PROCESS, 0), os.getpid()), 32, background=True)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
+    if (os.cpu_count() or 1) > 1:
+        assert {niceness for niceness, _ in seen} == {19}, "each worker at nice 19"
+        assert os.getpid() not in {pid for _, pid in seen}
+    assert parallel.fork_map(lambda index: os.getpriority(os.PRIO_PROCESS, 0), 32) == [before] * 32

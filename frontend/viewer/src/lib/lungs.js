@@ -14,9 +14,10 @@ export function methodNote(method) {
 
 export function loadLungSummary(seriesId) {
   // {series_id, method, slices_masked, slice_count, complete, lung_volume_ml, right_lung_ml, left_lung_ml,
-  //  lung_slices: [lowest z, highest z] | null, dense_missed_ml, dense_missed_fraction, dense_missed_flag,
-  //  non_lung_air_ml | null, non_lung_air_fraction | null (null: masks stored before the figure existed),
-  //  non_lung_air_flag, qc_flag (either flag)}
+  //  lung_slices: [lowest z, highest z] | null, dense_missed_ml | null, dense_missed_fraction | null,
+  //  dense_missed_flag, non_lung_air_ml | null, non_lung_air_fraction | null (null: not computed yet, or for
+  //  the air, masks stored before the figure existed), non_lung_air_flag, qc_flag (either flag),
+  //  masks_computing (a lung masks job queued or running: the QC figures follow the masks)}
   return getJson(`series/${seriesId}/lung/`);
 }
 
@@ -35,6 +36,13 @@ export function methodTag(method) {
 }
 
 const NOT_COMPUTED = 'not computed (recompute the lung masks)';
+const BEING_COMPUTED = 'being computed';
+
+function unknownReason(summary, name) {
+  // Why a QC figure is missing, long and short: still being computed after its masks, or never computed.
+  const reason = summary.masks_computing ? BEING_COMPUTED : NOT_COMPUTED;
+  return { long: reason, short: `${name} ${reason}` };
+}
 
 function qcFigure({ testid, figure, flagged = false, long = false, warning = '', unknown = '' }) {
   // One QC figure. Flagged above its limit, it carries an icon, a border, the figure's own warning on
@@ -50,7 +58,11 @@ function qcFigure({ testid, figure, flagged = false, long = false, warning = '',
 }
 
 export function denseMissed(summary, { long = false } = {}) {
-  // The dense lung left out of the mask (long: mL and %, short: % left out).
+  // The dense lung left out of the mask (long: mL and %, short: % left out); unknown until computed.
+  if (summary.dense_missed_ml === null || summary.dense_missed_ml === undefined) {
+    const reason = unknownReason(summary, 'Dense lung left out');
+    return qcFigure({ testid: 'dense-missed', long, unknown: long ? reason.long : reason.short });
+  }
   const percent = formatPercent(summary.dense_missed_fraction);
   return qcFigure({
     testid: 'dense-missed', long, flagged: summary.dense_missed_flag,
@@ -63,7 +75,8 @@ export function nonLungAir(summary, { long = false } = {}) {
   // The non-lung air (pockets of pure gas: stomach, bowel gas, trachea) inside the mask (long: mL and % of
   // the lung volume, short: % non-lung air); unknown for masks stored before the figure existed.
   if (summary.non_lung_air_ml === null || summary.non_lung_air_ml === undefined) {
-    return qcFigure({ testid: 'non-lung-air', long, unknown: long ? NOT_COMPUTED : `Non-lung air ${NOT_COMPUTED}` });
+    const reason = unknownReason(summary, 'Non-lung air');
+    return qcFigure({ testid: 'non-lung-air', long, unknown: long ? reason.long : reason.short });
   }
   const percent = formatPercent(summary.non_lung_air_fraction);
   return qcFigure({
