@@ -61,6 +61,21 @@ def test_a_user_links_an_unidentified_study_by_naming_the_pseudonym(admin_client
     assert second["patient"] == first["patient"] and second["visit_label"] == "follow-up 1"
 
 
+def test_a_renamed_patient_keeps_the_new_pseudonym_in_the_files_of_its_next_series(admin_client, media_root):
+    import pydicom
+
+    from ildplatform.models import Series
+
+    first = post(admin_client, ct_series(2, seed="a", study_date=date(2024, 3, 1)))
+    Patient.objects.filter(pseudonym=first["patient"]).update(pseudonym="P-RENAMED")
+    # Enough files for the import's forked workers; they name the files by the derived pseudonym first.
+    second = post(admin_client, ct_series(20, seed="b", study_date=date(2025, 3, 1)))
+    assert second["patient"] == "P-RENAMED" and Patient.objects.count() == 1
+    series = Series.objects.get(pk=second["series_id"])
+    names = {str(pydicom.dcmread(s.dicom_file.path, stop_before_pixels=True).PatientID) for s in series.slices.all()}
+    assert names == {"P-RENAMED"}
+
+
 def salt_of_installation(var_dir: Path) -> str:
     """DEIDENTIFY_SALT as a fresh start of the platform with this var/ folder (and no salt in the
     environment) settles it."""
