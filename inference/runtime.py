@@ -59,6 +59,16 @@ still ran AVX-512 kernels): tensorflow 24.9, onnxruntime 21.0, the ceiling then 
 convolutions (27.0 slices/s against TensorFlow's 26.5), tensorflow chosen at 85 % of it (94 % of its
 own convolutions). Both paths within 1.7e-6 of `predict`, no mask pixel flipped.
 
+On an Intel Xeon with AVX-512 (F/BW/VNNI/BF16/FP16) and AMX, 2 cores (same benchmark, quiet machine):
+tensorflow 58.1 slices/s, onnxruntime 52.9, predict 24.8; convolutions 484 of 551 ms of kernels per
+batch of 32 in TensorFlow's graph, 458 of 600 in ONNX Runtime's, so the ceiling is ONNX Runtime's
+convolutions (69.9 slices/s) and the chosen tensorflow path reaches 83 % of it (88 % of its own
+convolutions), below the 90 % target. What lies between: TensorFlow's convolutions 5 % slower than
+ONNX Runtime's, and DepthToSpace 20, ConcatV2 17, the crop 11, ReLU 7 and MaxPool 6 ms per batch
+beside them; ONNX Runtime spends 60 ms in DepthToSpace and 37 in NCHWc reorders. OpenVINO 2026.4
+(read from the same ONNX graph) ran at TensorFlow's speed there (65.7 against 63.9 slices/s, its
+convolutions 445-479 ms), so it was not added.
+
 The rewrites are exact in real arithmetic; in float32 the softmax differs from the Keras model's
 by about 1e-6 (1.6-2.6e-6 measured, on either path). The copy is checked against the Keras model
 when it is built, and the Keras model itself is used if building the copy fails or they differ by
