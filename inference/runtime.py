@@ -63,7 +63,8 @@ On an Intel Xeon with AVX-512 (F/BW/VNNI/BF16/FP16) and AMX, 2 cores (same bench
 tensorflow 58.1 slices/s, onnxruntime 52.9, predict 24.8; convolutions 484 of 551 ms of kernels per
 batch of 32 in TensorFlow's graph, 458 of 600 in ONNX Runtime's, so the ceiling is ONNX Runtime's
 convolutions (69.9 slices/s) and the chosen tensorflow path reaches 83 % of it (88 % of its own
-convolutions), below the 90 % target. What lies between: TensorFlow's convolutions 5 % slower than
+convolutions), below the 90 % target; a second run, the machine faster by then, 87 % (TensorFlow's
+convolutions 395 of 452 ms, ONNX Runtime's 405 of 539). What lies between: TensorFlow's convolutions 5 % slower than
 ONNX Runtime's, and DepthToSpace 20, ConcatV2 17, the crop 11, ReLU 7 and MaxPool 6 ms per batch
 beside them; ONNX Runtime spends 60 ms in DepthToSpace and 37 in NCHWc reorders. OpenVINO 2026.4
 (read from the same ONNX graph) ran at TensorFlow's speed there (65.7 against 63.9 slices/s, its

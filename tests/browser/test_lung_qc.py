@@ -15,6 +15,7 @@ import pytest
 from django.db.models import F
 
 from ildplatform import services
+from ildplatform.models import Job
 from inference import services as inference_services
 from inference.models import LungMask
 from tests.review_fixtures import wait_for_series_jobs
@@ -32,6 +33,7 @@ QC_FIGURES = (
     ("lung-non-lung-air", "non-lung-air", "non_lung_air", "qc-non-lung-air"),
 )
 NOT_COMPUTED = "not computed (recompute the lung masks)"
+BEING_COMPUTED = "being computed"
 
 
 @pytest.fixture
@@ -85,8 +87,9 @@ def assert_panel_matches_api(page, series) -> dict:
         assert cell.get_by_test_id(figure_id).get_attribute("data-flag") == ("1" if flagged else "0"), testid
         assert ("⚠" in text) == flagged, (testid, text)
         assert alert.get_by_test_id(sentence_id).count() == (1 if flagged else 0), sentence_id
-        if summary[f"{field}_ml"] is None:  # masks stored before the figure existed
-            assert text == NOT_COMPUTED and not flagged, (testid, text)
+        if summary[f"{field}_ml"] is None:  # still being computed, or masks stored before the figure existed
+            assert text == (BEING_COMPUTED if summary["masks_computing"] else NOT_COMPUTED), (testid, text)
+            assert not flagged, testid
             continue
         value, rounding = shown_ml(text)
         assert abs(value - summary[f"{field}_ml"]) <= rounding + 1e-9, (testid, value, summary[f"{field}_ml"])
@@ -208,6 +211,25 @@ def test_lung_method_and_qc_on_series_and_patient_pages(patient, open_session, l
     assert air.inner_text() == "–" and air.get_attribute("data-flag") == "0"
     assert visit_lung_cell(clinician, third).get_by_test_id("non-lung-air").get_attribute("data-flag") == "1"
     clinician.get_by_test_id("visits").screenshot(path=str(artifacts / "patient-visits-non-lung-air-unknown.png"))
+
+    # -- masks stored, their QC still being computed by the running lung masks job: said so, never as 0
+    LungMask.objects.filter(slice__series=second, slice__z_index=1).update(dense_missed_pixels=None)
+    # The row alone, as a worker that is running it holds it (no task sent: nothing here may finish it).
+    Job.objects.create(kind=inference_services.LUNG_MASKS_JOB, series=second, state=Job.State.RUNNING)
+    running = Job.objects.get(series=second, state=Job.State.RUNNING)
+    open_lungs(admin, live_server, second, state="computing")
+    summary = assert_panel_matches_api(admin, second)
+    assert summary["masks_computing"] and summary["dense_missed_fraction"] is None, summary
+    assert not summary["dense_missed_flag"] and not summary["non_lung_air_flag"], summary
+    for testid in ("lung-dense-missed", "lung-non-lung-air"):
+        assert admin.get_by_test_id(testid).inner_text() == BEING_COMPUTED, testid
+    admin.screenshot(path=str(artifacts / "series-lungs-qc-being-computed.png"))
+    # The job stores the figures and ends: the panel, polling, shows them without a reload.
+    LungMask.objects.filter(slice__series=second).update(dense_missed_pixels=0, gas_pocket_pixels=0)
+    Job.objects.filter(pk=running.pk).update(state=Job.State.DONE)
+    admin.wait_for_selector("[data-testid=lung-panel][data-state='ready']")
+    summary = assert_panel_matches_api(admin, second)
+    assert summary["dense_missed_fraction"] is not None and summary["non_lung_air_ml"] == 0.0, summary
 
 
 def visit_lung_cell(page, series):
