@@ -137,7 +137,14 @@ def lung_qc_store(series: Series, drawn: DrawnLungMasks) -> None:
     counted = fork_map(lambda index: parts[index](), len(parts), background=True)
     for mask, (inside, missed), gas in zip(drawn.masks, counted[1:], counted[0], strict=True):
         mask.dense_inside_pixels, mask.dense_missed_pixels, mask.gas_pocket_pixels = inside, missed, int(gas)
-    _upsert(LungMask, drawn.masks, unique_fields=["slice"])
+    with transaction.atomic():
+        # Written only onto the masks they were computed for: a lung masks job started since (another
+        # method, say) has drawn new ones, and its own QC follows them.
+        stored = LungMask.objects.select_for_update().filter(slice__series=series)
+        if dict(stored.values_list("slice_id", "created_at")) != {m.slice_id: m.created_at for m in drawn.masks}:
+            logger.info("lung QC of series %s left out: its masks were drawn again meanwhile", series.pk)
+            return
+        _upsert(LungMask, drawn.masks, unique_fields=["slice"])
 
 
 def _upsert(model, rows: list, unique_fields: list[str]) -> None:

@@ -91,3 +91,12 @@ def test_masks_are_stored_before_their_qc_which_a_background_pass_adds(db, tmp_p
         for z in range(series.slice_count)
     ]  # fmt: skip
     assert selectors.series_lung_summary(series_id=series.pk)["dense_missed_fraction"] is not None
+
+
+def test_qc_of_masks_drawn_again_meanwhile_is_not_written_over_the_new_ones(series):
+    first = inference_services.lung_masks_draw(series, lambda fraction: None, method="lung3d")
+    inference_services.lung_masks_draw(series, lambda fraction: None, method="mader2d")  # another job, since
+    inference_services.lung_qc_store(series, first)
+    stored = LungMask.objects.filter(slice__series=series)
+    assert set(stored.values_list("method", flat=True)) == {"mader2d"}
+    assert stored.filter(dense_missed_pixels__isnull=False).count() == 0, "the QC of the first masks stays out"
