@@ -528,7 +528,8 @@ def inference_run(job: Job) -> None:
                                           _spacing(series), series.slice_spacing)  # fmt: skip
         abnormal_pixels = sum(abnormal for _, _, (abnormal, _) in finished)
         missed = lungmask.missed_fraction(abnormal_pixels, sum(outside for _, _, (_, outside) in finished))
-        _involvement_write(series=series, source=model_version.source, figures=figures, qc_missed_fraction=missed,
+        _involvement_write(series=series, source=model_version.source, figures=figures, lung_method=method,
+                           qc_missed_fraction=missed,
                            patterns_told_apart=model_version.task != ModelVersion.Task.MERGED)  # fmt: skip
 
 
@@ -637,16 +638,19 @@ def involvement_store(
     if lung is None:
         return None
     abnormal = labels > 0
-    region = lungs.lung_region_for(series_lung_method_in_use(series), lung, abnormal)
+    method = series_lung_method_in_use(series)
+    region = lungs.lung_region_for(method, lung, abnormal)
     figures = involvement_in_region(labels, region, _spacing(series), series.slice_spacing)
-    return _involvement_write(series=series, source=source, figures=figures,
+    return _involvement_write(series=series, source=source, figures=figures, lung_method=method,
                               qc_missed_fraction=lungmask.qc_missed_fraction(lung, abnormal),
                               patterns_told_apart=patterns_told_apart)  # fmt: skip
 
 
 def _involvement_write(
-    *, series: Series, source: str, figures: InvolvementFigures, qc_missed_fraction: float, patterns_told_apart: bool
-) -> Involvement:
+    *, series: Series, source: str, figures: InvolvementFigures, lung_method: str, qc_missed_fraction: float,
+    patterns_told_apart: bool,
+) -> Involvement:  # fmt: skip
+    """The figures stored with the lung method whose region they were computed in."""
     row, _ = Involvement.objects.update_or_create(
         visit=series.visit,
         source=source,
@@ -654,7 +658,7 @@ def _involvement_write(
             "series": series,
             **figures.as_dict(patterns_told_apart=patterns_told_apart),
             "qc_missed_fraction": qc_missed_fraction,
-            "lung_method": series_lung_method_in_use(series),
+            "lung_method": lung_method,
         },
     )
     return row
