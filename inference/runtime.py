@@ -110,6 +110,9 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 32  # slices per pass: CPU speed is within 5 % from 8 to 64; a GPU wants full batches
 # Activations over the channel axis, not pixel by pixel (the up-sampling rewrite cannot take them).
 CHANNEL_ACTIVATIONS = ("softmax", "log_softmax")
+# How a nearest 2x up-sampling + convolution is computed: one transposed convolution (TensorFlow's
+# path), or a convolution with 4x the filters then depth_to_space and a crop (ONNX Runtime's).
+UPSAMPLING_FORMS = ("transposed", "sub-pixel")
 # Max |softmax difference| from the Keras model for a path to be used (issue #15: identical outputs).
 EQUIVALENCE_TOLERANCE = 1e-5
 CHOICE_ROUNDS = 3  # timed passes of one batch per path at worker start, interleaved; the median counts
@@ -162,6 +165,16 @@ class _AxisPlan:
         low = min(self.offsets(parity))
         return [offset - low for offset in self.offsets(parity)]
 
+    def transposed_taps(self, parity: int) -> list[int]:
+        """For each original tap, its position in the (`kernel` + 1)-tap stride-2 transposed convolution
+        with 'same' padding that computes the same map (odd kernels only: 'same' pads (kernel - 1) / 2
+        before there, as the up-sampled convolution needs). Input pixel j reaches output pixel o through
+        tap o - 2j + (kernel - 1) / 2, and output 2i + parity reads input i + offset (`offsets`), so the
+        two parities use disjoint taps."""
+        if self.kernel % 2 == 0:
+            raise ValueError(f"an even kernel ({self.kernel} taps) has no 'same' transposed form")
+        return [parity - 2 * offset + (self.kernel - 1) // 2 for offset in self.offsets(parity)]
+
     def interleaving(self) -> tuple[tuple[int, int], int]:
         """(slot of parity 0, slot of parity 1), crop: `depth_to_space` of the 'valid' convolution,
         with each parity's filters in its slot, holds the up-sampled convolution from `crop` on.
@@ -190,11 +203,27 @@ def _subpixel_kernel(kernel: np.ndarray) -> np.ndarray:
     for row_parity in (0, 1):
         for column_parity in (0, 1):
             combined = np.zeros((rows.span, columns.span, *kernel.shape[2:]), dtype=np.float64)
-            for t, i in enumerate(rows.taps(row_parity)):
-                for u, j in enumerate(columns.taps(column_parity)):
-                    combined[i, j] += kernel[t, u]
+            _add_taps(combined, kernel, rows.taps(row_parity), columns.taps(column_parity))
             groups[row_slots[row_parity], column_slots[column_parity]] = combined
     return np.concatenate([groups[slot] for slot in sorted(groups)], axis=-1)
+
+
+def _add_taps(target: np.ndarray, kernel: np.ndarray, row_taps: list[int], column_taps: list[int]) -> None:
+    """Adds each tap (t, u) of `kernel` into `target` at (row_taps[t], column_taps[u])."""
+    for t, i in enumerate(row_taps):
+        for u, j in enumerate(column_taps):
+            target[i, j] += kernel[t, u]
+
+
+def _transposed_kernel(kernel: np.ndarray) -> np.ndarray:
+    """(k, k, c, f) kernel applied after nearest 2x up-sampling -> the (k + 1, k + 1, f, c) filter of a
+    stride-2 transposed convolution of the input itself (TensorFlow's layout: outputs before inputs)."""
+    rows, columns = _AxisPlan(kernel.shape[0]), _AxisPlan(kernel.shape[1])
+    combined = np.zeros((rows.kernel + 1, columns.kernel + 1, *kernel.shape[2:]), dtype=np.float64)
+    for row_parity in (0, 1):
+        for column_parity in (0, 1):
+            _add_taps(combined, kernel, rows.transposed_taps(row_parity), columns.transposed_taps(column_parity))
+    return np.transpose(combined, (0, 1, 3, 2))
 
 
 def _inference_layers():
@@ -240,7 +269,56 @@ def _inference_layers():
             top, left = self.rows.interleaving()[1], self.columns.interleaving()[1]
             return upsampled[:, top : top + 2 * height, left : left + 2 * width, :]
 
-    return Passthrough, UpsampledConv2D
+    class UpsampledConv2DTranspose(UpsampledConv2D):
+        """The same map as one stride-2 transposed convolution: each output pixel gets the same taps as
+        in the sub-pixel form above, with no interleaving or crop afterwards (oneDNN does not fuse
+        bias and ReLU into it, so those take one pass over the up-sampled map)."""
+
+        def build(self, input_shape):
+            kernel_shape = (self.rows.kernel + 1, self.columns.kernel + 1, self.filters, input_shape[-1])
+            self.kernel = self.add_weight(shape=kernel_shape, initializer="zeros", trainable=False, name="kernel")
+            self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", trainable=False, name="bias")
+
+        def call(self, inputs):
+            output_shape = [tf.shape(inputs)[0], 2 * inputs.shape[1], 2 * inputs.shape[2], self.filters]
+            # 'SAME', not the equal explicit padding, which TensorFlow runs on Eigen, 2.7x slower than oneDNN.
+            upsampled = tf.nn.conv2d_transpose(inputs, self.kernel, output_shape, strides=2, padding="SAME")
+            return self.activation(tf.nn.bias_add(upsampled, self.bias))
+
+    class ConcatConv2D(keras.layers.Layer):
+        """A channel concatenation followed by a stride-1 Conv2D, as one convolution of each input, summed:
+        the concatenated map is never written. The last input's convolution takes the bias, the others'
+        sum and the activation (oneDNN fuses convolution, bias, sum and ReLU into one kernel)."""
+
+        def __init__(
+            self, filters: int, kernel_size: tuple[int, int], padding: str, activation, channels: list[int], **kwargs
+        ):
+            super().__init__(**kwargs)
+            self.filters, self.kernel_size, self.padding = filters, tuple(kernel_size), padding.upper()
+            self.activation = keras.activations.get(activation)
+            self.channels = channels  # of each input, in order
+
+        def build(self, input_shape):
+            self.kernels = [
+                self.add_weight(
+                    shape=(*self.kernel_size, channels, self.filters),
+                    initializer="zeros",
+                    trainable=False,
+                    name=f"kernel_{index}",
+                )
+                for index, channels in enumerate(self.channels)
+            ]
+            self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", trainable=False, name="bias")
+
+        def call(self, inputs):
+            *others, last = [
+                tf.nn.conv2d(x, kernel, 1, self.padding) for x, kernel in zip(inputs, self.kernels, strict=True)
+            ]
+            # AddN, not +: TensorFlow's remapper fuses it into the last convolution (+ is left alone when
+            # the batch size is open, as it cannot prove the shapes equal).
+            return self.activation(tf.add_n([tf.nn.bias_add(last, self.bias), *others]))
+
+    return Passthrough, UpsampledConv2D, UpsampledConv2DTranspose, ConcatConv2D
 
 
 def _consumers(model) -> dict[str, list]:
@@ -261,26 +339,37 @@ def _producer(layer):
     return inputs._keras_history.operation
 
 
-def inference_model(model):
-    """An inference-only copy of a Keras U-Net with batch norm folded and up-sampling absorbed.
+def inference_model(model, upsampling: str = "transposed"):
+    """An inference-only copy of a Keras U-Net with batch norm folded, up-sampling absorbed and skip
+    concatenations split.
 
     Returns (copy, number of layers rewritten). Only patterns that are exactly equivalent are
     rewritten: Conv2D (no activation) -> BatchNormalization on the last axis, with nothing else
     reading the convolution; UpSampling2D(2, nearest) -> Conv2D (stride 1, 'same', no dilation or
-    groups, an activation pixel by pixel), with nothing else reading the up-sampled map; a two-filter
-    Conv2D with a softmax, which becomes a sigmoid of the filters' differences (softmax(a, b) =
-    (sigmoid(a - b), sigmoid(b - a)): no maximum and sum over the channel axis, the slowest op per
-    element here). Everything else is cloned unchanged.
+    groups, an activation pixel by pixel), with nothing else reading the up-sampled map, computed as
+    one transposed convolution (`upsampling` "transposed") or in the sub-pixel form ("sub-pixel");
+    Concatenate on the channel axis -> Conv2D (stride 1, no dilation or groups), with nothing else
+    reading the concatenation, as one convolution per input, summed; a two-filter Conv2D with a
+    softmax, which becomes a sigmoid of the filters' differences (softmax(a, b) = (sigmoid(a - b),
+    sigmoid(b - a)): no maximum and sum over the channel axis, the slowest op per element here).
+    Everything else is cloned unchanged.
     """
     import keras
     from keras import layers
 
-    Passthrough, UpsampledConv2D = _inference_layers()
+    if upsampling not in UPSAMPLING_FORMS:
+        raise ValueError(f"unknown up-sampling form {upsampling!r}; choose one of {UPSAMPLING_FORMS}")
+    Passthrough, UpsampledConv2D, UpsampledConv2DTranspose, ConcatConv2D = _inference_layers()
+
+    def transposed(layer) -> bool:  # even kernels keep the sub-pixel form (see `_AxisPlan.transposed_taps`)
+        return upsampling == "transposed" and all(size % 2 == 1 for size in layer.kernel_size)
+
     consumers = _consumers(model)
 
     folded: dict[str, layers.BatchNormalization] = {}  # conv name -> the batch norm folded into it
     upsampled: set[str] = set()  # names of convs that absorb the up-sampling before them
     two_class: set[str] = set()  # names of two-filter softmax convs, computed as sigmoids
+    split: dict[str, list[int]] = {}  # conv name -> channels of each input of the concatenation before it
     for layer in model.layers:
         source = _producer(layer)
         if (
@@ -313,31 +402,64 @@ def inference_model(model):
             and layer.data_format == "channels_last"
         ):
             two_class.add(layer.name)
+        elif (
+            type(layer) is layers.Conv2D
+            and type(source) is layers.Concatenate
+            and source.axis in (-1, 3)
+            and consumers[source.name] == [layer]
+            and tuple(layer.strides) == (1, 1)
+            and tuple(layer.dilation_rate) == (1, 1)
+            and layer.groups == 1
+            and layer.data_format == "channels_last"
+        ):
+            split[layer.name] = [int(tensor.shape[-1]) for tensor in source.input]
     absorbed = {_producer(model.get_layer(name)).name for name in upsampled}
-    removed = {bn.name for bn in folded.values()} | absorbed
+    concatenation_of = {name: _producer(model.get_layer(name)).name for name in split}
+    removed = {bn.name for bn in folded.values()} | absorbed | set(concatenation_of.values())
 
     def clone(layer):
         if layer.name in removed:
             return Passthrough(name=layer.name)
+        config = layer.get_config()
         if layer.name in upsampled:
-            config = layer.get_config()
-            return UpsampledConv2D(
+            upsampled_layer = UpsampledConv2DTranspose if transposed(layer) else UpsampledConv2D
+            return upsampled_layer(
                 config["filters"],
                 config["kernel_size"],
                 config["activation"],
                 name=layer.name,
                 dtype=layer.dtype_policy,
             )
-        config = layer.get_config()
+        if layer.name in split:
+            return ConcatConv2D(
+                config["filters"],
+                config["kernel_size"],
+                config["padding"],
+                config["activation"],
+                split[layer.name],
+                name=layer.name,
+                dtype=layer.dtype_policy,
+            )
         if layer.name in folded or layer.name in two_class:
             config["use_bias"] = True
         if layer.name in two_class:
             config["activation"] = "sigmoid"
         return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    concatenated: dict[str, list] = {}  # concatenation name -> its inputs in the copy
 
-    transformed = folded.keys() | upsampled | two_class  # layers whose weights change on the way
+    def call(layer, *args, **kwargs):
+        # A layer stands for one tensor in the graph, so a split concatenation hands its inputs on here.
+        if layer.name in concatenated or layer.name in concatenation_of.values():
+            concatenated[layer.name] = list(args[0])
+            return args[0][0]  # read by nothing: the split convolution takes the inputs themselves
+        if layer.name in split:
+            return layer(concatenated[concatenation_of[layer.name]])
+        return layer(*args, **kwargs)
+
+    copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
+
+    transformed = folded.keys() | upsampled | two_class | split.keys()  # weights change on the way
 
     for layer in model.layers:
         if layer.name in removed or not layer.weights:
@@ -348,11 +470,15 @@ def inference_model(model):
             bias = weights[1] if layer.use_bias else np.zeros(kernel.shape[-1])
             if layer.name in folded:
                 kernel, bias = _fold_batch_norm(kernel, bias, folded[layer.name])
-            if layer.name in upsampled:
+            if layer.name in upsampled and transposed(layer):
+                kernel = _transposed_kernel(kernel)
+            elif layer.name in upsampled:
                 kernel, bias = _subpixel_kernel(kernel), np.tile(bias, 4)
             if layer.name in two_class:  # filter i gets (filter i - the other filter)
                 kernel, bias = kernel - kernel[..., ::-1], bias - bias[::-1]
-            weights = [kernel, bias]
+            # Each input of a split concatenation gets its own rows of the kernel.
+            kernels = np.split(kernel, np.cumsum(split[layer.name])[:-1], axis=2) if layer.name in split else [kernel]
+            weights = [*kernels, bias]
         copy.get_layer(layer.name).set_weights([weight.astype(np.float32) for weight in weights])
     return copy, len(removed) + len(two_class)
 
@@ -382,7 +508,9 @@ def _tensorflow_path(inferer: Inferer) -> Run:
 def _onnxruntime_path(inferer: Inferer) -> Run:
     from . import runtime_onnx
 
-    return runtime_onnx.forward(inferer._forward, inferer.input_shape)
+    # ONNX Runtime's ConvTranspose takes 1.8x the time of the sub-pixel form's convolutions (and
+    # TensorFlow's transposed convolution), so this path converts the sub-pixel form.
+    return runtime_onnx.forward(inferer.forward_function("sub-pixel"), inferer.input_shape)
 
 
 # The ways to run the same graph, by name; "tensorflow" is always there and is the fallback.
@@ -536,8 +664,6 @@ class Inferer:
         weights, processor and library versions, so that a restarted worker only builds and checks
         the chosen one. A path that fails to build or differs is left out; "tensorflow" remains.
         """
-        import tensorflow as tf
-
         self.keras_model = model
         self.batch_size = batch_size
         self.tolerance = EQUIVALENCE_TOLERANCE if tolerance is None else tolerance
@@ -550,11 +676,7 @@ class Inferer:
                     "could not build the inference copy of %s; using the Keras model", model.name, exc_info=True
                 )
         self.input_shape = tuple(model.input_shape[1:])
-        # Any batch size, one trace: a short last batch runs as it is, neither padded nor retraced.
-        self._forward = tf.function(
-            lambda batch: self.model(batch, training=False),
-            input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)],
-        )
+        self._forward = self._traced(lambda batch: self.model(batch, training=False))
         self.path, self._run = "tensorflow", _tensorflow_path(self)
         if self.rewritten_layers:
             difference = self._difference_from_keras(self._run)
@@ -569,6 +691,21 @@ class Inferer:
         self.path_speeds: dict[str, float] = {}
         if tuple(paths) != ("tensorflow",):
             self._choose_path(paths, choice_cache)
+
+    def _traced(self, forward):
+        """`forward` as one `tf.function` for any batch size: a short last batch runs as it is, neither
+        padded nor retraced."""
+        import tensorflow as tf
+
+        return tf.function(forward, input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)])
+
+    def forward_function(self, upsampling: str = "transposed"):
+        """The `tf.function` of the inference copy with its up-samplings in the given form (see
+        `inference_model`); the Keras model's when no copy is used."""
+        if upsampling == "transposed" or not self.rewritten_layers:
+            return self._forward
+        copy, _ = inference_model(self.keras_model, upsampling)
+        return self._traced(lambda batch: copy(batch, training=False))
 
     def _difference_from_keras(self, run: Run) -> float:
         check = np.random.default_rng(0).random((2, *self.input_shape), dtype=np.float32)

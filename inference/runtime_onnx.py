@@ -24,7 +24,7 @@ import numpy as np
 
 OPSET = 17
 # ONNX Runtime node kinds that hold the convolutions after its graph optimisation.
-CONVOLUTION_OPS = ("Conv", "FusedConv", "NhwcFusedConv")
+CONVOLUTION_OPS = ("Conv", "FusedConv", "NhwcFusedConv", "ConvTranspose")
 
 
 def versions() -> dict[str, str]:

@@ -4,11 +4,12 @@
     ONEDNN_MAX_CPU_ISA=AVX2 python tests/benchmarks/bench_unet_inference.py   # TensorFlow as on an AVX2-only CPU
 
 No Django and no trained model needed: the table2 U-Net gets seeded random weights, with batch norm
-statistics drawn away from their defaults so that folding them is really exercised, and goes through
-a .weights.h5 file as a registered model would. `--weights` runs a given weights file instead (a
-registered model's, or one from `train_phantom_unet.py`): speed does not depend on the weights, but
-how many mask pixels bfloat16 flips does. Input: N slices from the middle of the RICORD series
-(../shared/data), or synthetic HU slices when that is absent.
+statistics and convolution biases drawn away from their defaults, as a trained model has them (so
+that folding is really exercised, and TensorFlow cannot drop a bias of zeros, which changes what it
+fuses), and goes through a .weights.h5 file as a registered model would. `--weights` runs a given
+weights file instead (a registered model's, or one from `train_phantom_unet.py`): speed does not
+depend on the weights, but how many mask pixels bfloat16 flips does. Input: N slices from the middle
+of the RICORD series (../shared/data), or synthetic HU slices when that is absent.
 
 Prints the processor and the flags that select kernels (`ONEDNN_MAX_CPU_ISA` caps oneDNN's, i.e.
 TensorFlow's; ONNX Runtime's MLAS reads CPUID itself and has no such cap, so under it ONNX Runtime
@@ -18,19 +19,22 @@ machine can halve any one timing):
 
 - predict    : `model.predict(batch, batch_size=32)`, the reference;
 - tf.func    : the Keras model in one `tf.function` (`runtime.Inferer(rewrite=False)`);
-- tensorflow : the inference copy in one `tf.function` (`runtime.Inferer`, path "tensorflow");
-- onnxruntime: the same graph through ONNX Runtime (`runtime.Inferer(paths=("onnxruntime",))`);
+- tensorflow : the inference copy in one `tf.function` (`runtime.Inferer`, path "tensorflow"), its
+  up-samplings as transposed convolutions;
+- tf sub-pixel: the same copy with its up-samplings in the sub-pixel form (convolution, depth_to_space,
+  crop), as the tensorflow path ran them before;
+- onnxruntime: the sub-pixel copy through ONNX Runtime (`runtime.Inferer(paths=("onnxruntime",))`);
 - bf16 (not used): the tensorflow path under Keras' mixed_bfloat16 policy, for comparison only:
   this CPU computes bfloat16 at twice the float32 rate, but the outputs change (printed below).
 
 The float32 ceiling: in each round, one batch of 32 through each float32 graph with its library's
-per-kernel timing (TensorFlow's step statistics of the frozen tensorflow-path graph; ONNX Runtime's
-profiler, Conv/FusedConv nodes), and the slices/s that graph would reach if everything but its
-convolution kernels took no time; the ceiling is the faster of the two, i.e. the fastest float32
-convolutions this machine offers for this model. Each way's share of the ceiling is taken round by
-round (same load) and its median printed. Then `runtime.Inferer(paths=runtime.PATHS)` makes its
-choice as a worker does (its own short measurement, no cache) and the chosen path's share of the
-ceiling is checked against the 90 % target (issue #15).
+per-kernel timing (TensorFlow's step statistics of the frozen graphs of both forms; ONNX Runtime's
+profiler, its convolution nodes), and the slices/s that graph would reach if everything but its
+convolution kernels (transposed ones included) took no time; the ceiling is the fastest of the three,
+i.e. the fastest float32 convolutions this machine offers for this model in any of the forms. Each
+way's share of the ceiling is taken round by round (same load) and its median printed. Then
+`runtime.Inferer(paths=runtime.PATHS)` makes its choice as a worker does (its own short measurement,
+no cache) and the chosen path's share of the ceiling is checked against the 90 % target (issue #15).
 
 Also printed: the largest softmax difference from `predict` and the mask pixels that flip at a 0.5
 threshold (pixels within 1e-5 of it excepted). Exits 1 if a float32 path differs beyond 1e-5 or flips
@@ -59,6 +63,7 @@ SHARED_DATA = Path(os.environ.get("ILD_SHARED_DATA", REPO_ROOT.parent / "shared"
 DEFAULT_SERIES = SHARED_DATA / "ricord-1a-chest-series"
 TARGET_SHARE = 0.9  # of the float32 ceiling, for the chosen path
 BF16 = "bf16 (not used)"
+SUBPIXEL = "tf sub-pixel"
 TOLERANCE = 1e-5
 CPU_FLAGS = ("fma", "avx2", "avx512f", "avx512_vnni", "avx512_bf16")
 THRESHOLD = 0.5
@@ -97,6 +102,8 @@ def save_seeded_weights(weights_path: Path) -> None:
     model = unet.build_unet("table2")
     rng = np.random.default_rng(0)
     for layer in model.layers:
+        if isinstance(layer, layers.Conv2D) and layer.use_bias:
+            layer.bias.assign(rng.normal(0.0, 0.05, layer.bias.shape).astype(np.float32))
         if isinstance(layer, layers.BatchNormalization):
             shape = layer.gamma.shape
             layer.set_weights(
@@ -136,13 +143,13 @@ def cpu_description() -> str:
     return f"CPU: {cpu['model']}, {cpu['cores']} usable cores; {present}{capped}"
 
 
-def tensorflow_profiler(inferer, batch: np.ndarray):
-    """A function that runs `batch` once through the frozen graph of `inferer`'s tensorflow path with
+def tensorflow_profiler(forward, batch: np.ndarray):
+    """A function that runs `batch` once through the frozen graph of the `tf.function` `forward` with
     TensorFlow's step statistics and returns (ms in convolution kernels, ms of all kernels)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    frozen = convert_variables_to_constants_v2(inferer._forward.get_concrete_function())
+    frozen = convert_variables_to_constants_v2(forward.get_concrete_function())
     graph = tf.Graph()
     with graph.as_default():
         tf.import_graph_def(frozen.graph.as_graph_def(), name="")
@@ -219,30 +226,35 @@ def main(argv: list[str]) -> int:
     onnx_path = runtime.Inferer(model, paths=("onnxruntime",))
     print(f"onnxruntime path built in {time.perf_counter() - started:.1f} s (runs on: {onnx_path.path})")
     plain = runtime.Inferer(model, rewrite=False)
+    subpixel = tensorflow_path.forward_function("sub-pixel")
+    size = runtime.BATCH_SIZE
 
     ways = {
         "predict": lambda: model.predict(batch, batch_size=32, verbose=0),
         "tf.func": lambda: plain.softmax(batch),
         "tensorflow": lambda: tensorflow_path.softmax(batch),
+        SUBPIXEL: lambda: np.concatenate([subpixel(batch[i : i + size]).numpy() for i in range(0, len(batch), size)]),
         "onnxruntime": lambda: onnx_path.softmax(batch),
     }
     if bf16 is not None:
         ways[BF16] = lambda: bf16.softmax(batch)
     outputs = {name: run() for name, run in ways.items()}  # warm-up: traces, kernel selection
 
-    # Ceiling probes, run in each round beside the timings: the two float32 graphs, kernels timed.
-    traced = batch[: runtime.BATCH_SIZE]
-    profile_tensorflow = tensorflow_profiler(tensorflow_path, traced)
+    # Ceiling probes, run in each round beside the timings: the three float32 graphs, kernels timed.
+    traced = batch[:size]
+    profilers = {
+        "tensorflow": tensorflow_profiler(tensorflow_path.forward_function(), traced),
+        SUBPIXEL: tensorflow_profiler(subpixel, traced),
+    }
     profile_folder = Path(tempfile.mkdtemp(prefix="ort-profile-"))
     onnx_profiled = runtime_onnx.session(
-        runtime_onnx.onnx_model(tensorflow_path._forward, tensorflow_path.input_shape),
-        profile_prefix=str(profile_folder / "unet"),
+        runtime_onnx.onnx_model(subpixel, tensorflow_path.input_shape), profile_prefix=str(profile_folder / "unet")
     )
     onnx_feed = {onnx_profiled.get_inputs()[0].name: traced}
     onnx_profiled.run(None, onnx_feed)  # warm-up, left out below
 
     timings: dict[str, list[float]] = {name: [] for name in ways}
-    tensorflow_kernels: list[tuple[float, float]] = []
+    kernels: dict[str, list[tuple[float, float]]] = {name: [] for name in profilers}
     print(f"\nslices/s, {args.rounds} rounds, each way once per round in turn:")
     print("round  " + "".join(f"{name:>16}" for name in ways))
     for round_index in range(args.rounds):
@@ -250,17 +262,18 @@ def main(argv: list[str]) -> int:
             started = time.perf_counter()
             run()
             timings[name].append(n_slices / (time.perf_counter() - started))
-        tensorflow_kernels.append(profile_tensorflow())
+        for name, profile in profilers.items():
+            kernels[name].append(profile())
         onnx_profiled.run(None, onnx_feed)
         print(f"{round_index:5d}  " + "".join(f"{timings[name][-1]:16.1f}" for name in ways))
     print("median " + "".join(f"{statistics.median(timings[name]):16.1f}" for name in ways))
-    onnx_kernels = runtime_onnx.node_milliseconds(onnx_profiled.end_profiling())[1:]
+    kernels["onnxruntime"] = runtime_onnx.node_milliseconds(onnx_profiled.end_profiling())[1:]
     shutil.rmtree(profile_folder, ignore_errors=True)
 
     reference = outputs["predict"]
     failed = False
     print()
-    for name in ("tf.func", "tensorflow", "onnxruntime", BF16)[: len(ways) - 1]:
+    for name in ("tf.func", "tensorflow", SUBPIXEL, "onnxruntime", BF16)[: len(ways) - 1]:
         difference = float(np.abs(outputs[name] - reference).max())
         expected = reference[..., 1]
         flips = flipped_pixels(expected, outputs[name][..., 1])
@@ -274,21 +287,17 @@ def main(argv: list[str]) -> int:
             f"{mask_pixels} in predict's mask) -> {'EQUAL' if ok else 'DIFFERENT'} within {TOLERANCE:g}"
         )
 
-    size = len(traced)
     print(f"\nfloat32 ceiling, per batch of {size} (median of {args.rounds} profiled passes, one per round):")
-    ceilings = {
-        "tensorflow": [size / (conv / 1000) for conv, _ in tensorflow_kernels],
-        "onnxruntime": [size / (conv / 1000) for conv, _ in onnx_kernels],
-    }
-    for name, kernels in (("tensorflow", tensorflow_kernels), ("onnxruntime", onnx_kernels)):
-        conv_ms = statistics.median(conv for conv, _ in kernels)
-        all_ms = statistics.median(total for _, total in kernels)
+    ceilings = {name: [size / (conv / 1000) for conv, _ in graph] for name, graph in kernels.items()}
+    for name, graph in kernels.items():
+        conv_ms = statistics.median(conv for conv, _ in graph)
+        all_ms = statistics.median(total for _, total in graph)
         print(
             f"{name:>15} graph: convolutions {conv_ms:.0f} of {all_ms:.0f} ms of kernels -> "
             f"{statistics.median(ceilings[name]):.1f} slices/s with everything else free"
         )
-    per_round_ceiling = [max(pair) for pair in zip(*ceilings.values(), strict=True)]
-    print(f"{'ceiling':>15}: {statistics.median(per_round_ceiling):.1f} slices/s (the faster convolutions, per round)")
+    per_round_ceiling = [max(graphs) for graphs in zip(*ceilings.values(), strict=True)]
+    print(f"{'ceiling':>15}: {statistics.median(per_round_ceiling):.1f} slices/s (the fastest convolutions, per round)")
     shares = {
         name: statistics.median(
             speed / ceiling for speed, ceiling in zip(timings[name], per_round_ceiling, strict=True)
