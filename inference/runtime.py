@@ -110,9 +110,13 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 32  # slices per pass: CPU speed is within 5 % from 8 to 64; a GPU wants full batches
 # Activations over the channel axis, not pixel by pixel (the up-sampling rewrite cannot take them).
 CHANNEL_ACTIVATIONS = ("softmax", "log_softmax")
-# How a nearest 2x up-sampling + convolution is computed: one transposed convolution (TensorFlow's
-# path), or a convolution with 4x the filters then depth_to_space and a crop (ONNX Runtime's).
-UPSAMPLING_FORMS = ("transposed", "sub-pixel")
+# Forms of the inference copy (`inference_model`), each the fastest for a library on the machines
+# measured: "transposed" (TensorFlow's path) computes each nearest 2x up-sampling + convolution as one
+# transposed convolution and each skip concatenation + convolution as summed convolutions, which
+# oneDNN fuses; "sub-pixel" (ONNX Runtime's, whose ConvTranspose is 1.8x slower than these
+# convolutions and whose Sum is not fused) keeps the concatenations and computes each up-sampling +
+# convolution as a convolution with 4x the filters, then depth_to_space and a crop.
+GRAPH_FORMS = ("transposed", "sub-pixel")
 # Max |softmax difference| from the Keras model for a path to be used (issue #15: identical outputs).
 EQUIVALENCE_TOLERANCE = 1e-5
 CHOICE_ROUNDS = 3  # timed passes of one batch per path at worker start, interleaved; the median counts
@@ -339,17 +343,18 @@ def _producer(layer):
     return inputs._keras_history.operation
 
 
-def inference_model(model, upsampling: str = "transposed"):
-    """An inference-only copy of a Keras U-Net with batch norm folded, up-sampling absorbed and skip
-    concatenations split.
+def inference_model(model, form: str = "transposed"):
+    """An inference-only copy of a Keras U-Net in one of the `GRAPH_FORMS`: batch norm folded,
+    up-sampling absorbed, and (in the transposed form) skip concatenations split.
 
     Returns (copy, number of layers rewritten). Only patterns that are exactly equivalent are
     rewritten: Conv2D (no activation) -> BatchNormalization on the last axis, with nothing else
     reading the convolution; UpSampling2D(2, nearest) -> Conv2D (stride 1, 'same', no dilation or
     groups, an activation pixel by pixel), with nothing else reading the up-sampled map, computed as
-    one transposed convolution (`upsampling` "transposed") or in the sub-pixel form ("sub-pixel");
+    one transposed convolution (odd kernels in the transposed form) or in the sub-pixel form;
     Concatenate on the channel axis -> Conv2D (stride 1, no dilation or groups), with nothing else
-    reading the concatenation, as one convolution per input, summed; a two-filter Conv2D with a
+    reading the concatenation, as one convolution per input, summed (transposed form); a two-filter
+    Conv2D with a
     softmax, which becomes a sigmoid of the filters' differences (softmax(a, b) = (sigmoid(a - b),
     sigmoid(b - a)): no maximum and sum over the channel axis, the slowest op per element here).
     Everything else is cloned unchanged.
@@ -357,12 +362,12 @@ def inference_model(model, upsampling: str = "transposed"):
     import keras
     from keras import layers
 
-    if upsampling not in UPSAMPLING_FORMS:
-        raise ValueError(f"unknown up-sampling form {upsampling!r}; choose one of {UPSAMPLING_FORMS}")
+    if form not in GRAPH_FORMS:
+        raise ValueError(f"unknown form {form!r}; choose one of {GRAPH_FORMS}")
     Passthrough, UpsampledConv2D, UpsampledConv2DTranspose, ConcatConv2D = _inference_layers()
 
     def transposed(layer) -> bool:  # even kernels keep the sub-pixel form (see `_AxisPlan.transposed_taps`)
-        return upsampling == "transposed" and all(size % 2 == 1 for size in layer.kernel_size)
+        return form == "transposed" and all(size % 2 == 1 for size in layer.kernel_size)
 
     consumers = _consumers(model)
 
@@ -403,7 +408,8 @@ def inference_model(model, upsampling: str = "transposed"):
         ):
             two_class.add(layer.name)
         elif (
-            type(layer) is layers.Conv2D
+            form == "transposed"
+            and type(layer) is layers.Conv2D
             and type(source) is layers.Concatenate
             and source.axis in (-1, 3)
             and consumers[source.name] == [layer]
@@ -508,8 +514,6 @@ def _tensorflow_path(inferer: Inferer) -> Run:
 def _onnxruntime_path(inferer: Inferer) -> Run:
     from . import runtime_onnx
 
-    # ONNX Runtime's ConvTranspose takes 1.8x the time of the sub-pixel form's convolutions (and
-    # TensorFlow's transposed convolution), so this path converts the sub-pixel form.
     return runtime_onnx.forward(inferer.forward_function("sub-pixel"), inferer.input_shape)
 
 
@@ -699,12 +703,12 @@ class Inferer:
 
         return tf.function(forward, input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)])
 
-    def forward_function(self, upsampling: str = "transposed"):
-        """The `tf.function` of the inference copy with its up-samplings in the given form (see
-        `inference_model`); the Keras model's when no copy is used."""
-        if upsampling == "transposed" or not self.rewritten_layers:
+    def forward_function(self, form: str = "transposed"):
+        """The `tf.function` of the inference copy in one of the `GRAPH_FORMS`; the Keras model's when no
+        copy is used."""
+        if form == "transposed" or not self.rewritten_layers:
             return self._forward
-        copy, _ = inference_model(self.keras_model, upsampling)
+        copy, _ = inference_model(self.keras_model, form)
         return self._traced(lambda batch: copy(batch, training=False))
 
     def _difference_from_keras(self, run: Run) -> float:

@@ -83,9 +83,10 @@ def test_inference_copy_matches_other_variants(tf_modules, variant: str, upsampl
     assert np.abs(inferer.softmax(batch) - np.asarray(model(batch, training=False))).max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5, (3, 2)])
-def test_upsampled_convolution_is_computed_exactly_at_the_input_resolution(tf_modules, kernel_size) -> None:
-    """Nearest 2x up-sampling + 'same' convolution of any kernel, odd and even sizes alike."""
+@pytest.mark.parametrize("form", ["transposed", "sub-pixel"])
+@pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5, (3, 2), (3, 5)])
+def test_upsampled_convolution_is_computed_exactly_at_the_input_resolution(tf_modules, kernel_size, form) -> None:
+    """Nearest 2x up-sampling + 'same' convolution of any kernel, odd and even sizes alike, in both forms."""
     import keras
 
     runtime, _ = tf_modules
@@ -98,10 +99,148 @@ def test_upsampled_convolution_is_computed_exactly_at_the_input_resolution(tf_mo
     model = keras.Model(inputs, outputs)
     batch = np.random.default_rng(4).normal(size=(2, 5, 6, 3)).astype(np.float32)
 
-    inferer = runtime.Inferer(model)
+    copy, rewritten = runtime.inference_model(model, form)
 
-    assert inferer.rewritten_layers == 1
-    assert np.abs(inferer.softmax(batch) - np.asarray(model(batch))).max() <= 1e-5
+    assert rewritten == 1
+    assert np.abs(np.asarray(copy(batch)) - np.asarray(model(batch))).max() <= 1e-5
+
+
+def _upsampled_convolution_by_numpy(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """(rows, columns, c) image, (k, l, c, f) kernel: nearest 2x up-sampling, then a stride-1 'same'
+    correlation as TensorFlow pads it ((k - 1) // 2 before), straight from the definitions."""
+    upsampled = image.repeat(2, axis=0).repeat(2, axis=1)
+    kernel_rows, kernel_columns = kernel.shape[:2]
+    padded = np.pad(
+        upsampled,
+        [((kernel_rows - 1) // 2, kernel_rows // 2), ((kernel_columns - 1) // 2, kernel_columns // 2), (0, 0)],
+    )
+    rows, columns = upsampled.shape[:2]
+    output = np.zeros((rows, columns, kernel.shape[3]))
+    for t in range(kernel_rows):
+        for u in range(kernel_columns):
+            output += padded[t : t + rows, u : u + columns] @ kernel[t, u]
+    return output
+
+
+@pytest.mark.parametrize("kernel_size", [(1, 1), (3, 3), (5, 5), (3, 5)])
+def test_transposed_kernel_gives_the_upsampled_convolution(tf_modules, kernel_size) -> None:
+    """One stride-2 transposed convolution with the derived kernel equals up-sampling + convolution,
+    checked against numpy (not against the Keras layers the rewrite replaces)."""
+    import tensorflow as tf
+
+    runtime, _ = tf_modules
+    rng = np.random.default_rng(9)
+    image = rng.normal(size=(7, 6, 3))
+    kernel = rng.normal(size=(*kernel_size, 3, 4))
+
+    transposed = tf.nn.conv2d_transpose(
+        image[None].astype(np.float32),
+        runtime._transposed_kernel(kernel).astype(np.float32),
+        [1, 14, 12, 4],
+        strides=2,
+        padding="SAME",
+    )
+
+    np.testing.assert_allclose(np.asarray(transposed)[0], _upsampled_convolution_by_numpy(image, kernel), atol=1e-4)
+
+
+def _concatenating_model(n_inputs: int, read_twice: bool = False):
+    """Inputs through their own convolutions, concatenated, then a 3x3 convolution + batch norm + ReLU
+    (the U-Net decoder's pattern); `read_twice`: the concatenation also feeds a second convolution."""
+    import keras
+
+    keras.utils.set_random_seed(10)
+    inputs = keras.Input(shape=(6, 7, 2))
+    branches = [
+        keras.layers.Conv2D(3 + index, 1, activation="relu", bias_initializer="random_normal")(inputs)
+        for index in range(n_inputs)
+    ]
+    concatenated = keras.layers.Concatenate()(branches)
+    x = keras.layers.Conv2D(5, 3, padding="same", bias_initializer="random_normal")(concatenated)
+    x = keras.layers.Activation("relu")(keras.layers.BatchNormalization()(x))
+    outputs = [x, keras.layers.Conv2D(2, 1)(concatenated)] if read_twice else x
+    return _with_batch_norm_statistics(keras.Model(inputs, outputs), seed=11)
+
+
+def _op_types(forward) -> list[str]:
+    """Op types of a `tf.function`'s graph for a (None, ...) float32 input, as traced (before Grappler)."""
+    return [operation.type for operation in forward.get_concrete_function().graph.get_operations()]
+
+
+def _traced(model):
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+    return tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
+
+
+@pytest.mark.parametrize("n_inputs", [2, 3])
+def test_skip_concatenation_is_computed_as_summed_convolutions(tf_modules, n_inputs: int) -> None:
+    runtime, _ = tf_modules
+    model = _concatenating_model(n_inputs)
+    batch = np.random.default_rng(12).normal(size=(2, 6, 7, 2)).astype(np.float32)
+
+    copy, rewritten = runtime.inference_model(model)
+
+    assert rewritten == 2  # the batch norm folded, the concatenation split
+    assert "ConcatV2" not in _op_types(_traced(copy))
+    assert np.abs(np.asarray(copy(batch)) - np.asarray(model(batch))).max() <= 1e-5
+
+
+def test_concatenation_read_twice_or_in_the_sub_pixel_form_is_kept(tf_modules) -> None:
+    runtime, _ = tf_modules
+    batch = np.random.default_rng(13).normal(size=(2, 6, 7, 2)).astype(np.float32)
+    for model, form in (
+        (_concatenating_model(2, read_twice=True), "transposed"),
+        (_concatenating_model(2), "sub-pixel"),
+    ):
+        copy, rewritten = runtime.inference_model(model, form)
+
+        assert rewritten == 1  # the batch norm only
+        assert "ConcatV2" in _op_types(_traced(copy))
+        expected, actual = model(batch), copy(batch)
+        for want, got in zip(
+            expected if isinstance(expected, list) else [expected],
+            actual if isinstance(actual, list) else [actual],
+            strict=True,
+        ):
+            assert np.abs(np.asarray(got) - np.asarray(want)).max() <= 1e-5
+
+
+def test_tensorflow_path_writes_no_interleaved_or_concatenated_copies(tf_modules, table2_model) -> None:
+    """The table2 U-Net's four up-samplings run as transposed convolutions, with no depth_to_space (nor
+    its crop) or concatenation; where TensorFlow runs oneDNN, each split concatenation's sum and ReLU are fused
+    into its last convolution (no AddN op left to run)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    runtime, _ = tf_modules
+    inferer = runtime.Inferer(table2_model)
+    traced = _op_types(inferer.forward_function())
+    sub_pixel = _op_types(inferer.forward_function("sub-pixel"))
+
+    assert traced.count("Conv2DBackpropInput") == 4
+    assert "DepthToSpace" not in traced and "ConcatV2" not in traced
+    assert sub_pixel.count("DepthToSpace") == 4 and sub_pixel.count("ConcatV2") == 4
+
+    frozen = convert_variables_to_constants_v2(inferer.forward_function().get_concrete_function())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(frozen.graph.as_graph_def(), name="")
+    metadata = tf.compat.v1.RunMetadata()
+    with tf.compat.v1.Session(graph=graph) as session:
+        session.run(
+            frozen.outputs[0].name,
+            {frozen.inputs[0].name: np.zeros((1, 128, 128, 1), np.float32)},
+            options=tf.compat.v1.RunOptions(output_partition_graphs=True),
+            run_metadata=metadata,
+        )
+    nodes = [node for partition in metadata.partition_graphs for node in partition.node]
+    if not any(node.op.startswith("_Mkl") for node in nodes):
+        pytest.skip("this TensorFlow runs without oneDNN: nothing is fused")
+    assert not [node.name for node in nodes if node.op == "AddN"]
+    fused_sums = [node for node in nodes if b"Add" in node.attr["fused_ops"].list.s]
+    assert len(fused_sums) == 4
 
 
 @pytest.mark.parametrize("use_bias", [True, False])

@@ -19,11 +19,11 @@ machine can halve any one timing):
 
 - predict    : `model.predict(batch, batch_size=32)`, the reference;
 - tf.func    : the Keras model in one `tf.function` (`runtime.Inferer(rewrite=False)`);
-- tensorflow : the inference copy in one `tf.function` (`runtime.Inferer`, path "tensorflow"), its
-  up-samplings as transposed convolutions;
-- tf sub-pixel: the same copy with its up-samplings in the sub-pixel form (convolution, depth_to_space,
-  crop), as the tensorflow path ran them before;
-- onnxruntime: the sub-pixel copy through ONNX Runtime (`runtime.Inferer(paths=("onnxruntime",))`);
+- tensorflow : the inference copy in one `tf.function` (`runtime.Inferer`, path "tensorflow"), in
+  its transposed form (up-samplings as transposed convolutions, skip concatenations split);
+- tf sub-pixel: the copy in its sub-pixel form (up-sampling as convolution, depth_to_space and crop;
+  concatenations kept), what the tensorflow path ran until issue #15's last change;
+- onnxruntime: the sub-pixel form through ONNX Runtime (`runtime.Inferer(paths=("onnxruntime",))`);
 - bf16 (not used): the tensorflow path under Keras' mixed_bfloat16 policy, for comparison only:
   this CPU computes bfloat16 at twice the float32 rate, but the outputs change (printed below).
 
