@@ -36,7 +36,15 @@ its tf.data pipeline competing with the two compute threads), the Keras model in
   the slot that lines them up, `_AxisPlan.interleaving`). It is the same linear map with 4/9 of
   the multiply-adds of those four layers (1.21 of the model's 2.72 G per slice), and the largest
   gain (about 1.2x): the convolutions already run near the processor's peak, so fewer multiply-adds
-  is what is left to gain at float32;
+  is what is left to gain at float32. That is the "sub-pixel" form (`GRAPH_FORMS`), which ONNX
+  Runtime runs. TensorFlow runs the "transposed" form: the same taps as one stride-2 transposed
+  convolution with a (k + 1) x (k + 1) kernel (odd k; `_AxisPlan.transposed_taps`), the same
+  multiply-adds with no depth_to_space or crop after it (oneDNN runs it at the convolutions' rate,
+  but does not fuse its bias and ReLU, which cost one pass less than the interleaving and crop);
+- in the transposed form, each skip "concatenation, then convolution" computed as one convolution
+  of each input, summed (`tf.add_n`, which TensorFlow's remapper fuses with bias and ReLU into the
+  last convolution; `+` it leaves alone, as it cannot prove the shapes equal with the batch size
+  open): the concatenated map is never written;
 - the two-class softmax output computed as sigmoids of the two filters' differences (a few per cent).
 
 Where float32 stops: in this graph the convolution kernels take 276 of 309 ms per batch of 32
@@ -59,16 +67,25 @@ still ran AVX-512 kernels): tensorflow 24.9, onnxruntime 21.0, the ceiling then 
 convolutions (27.0 slices/s against TensorFlow's 26.5), tensorflow chosen at 85 % of it (94 % of its
 own convolutions). Both paths within 1.7e-6 of `predict`, no mask pixel flipped.
 
-On an Intel Xeon with AVX-512 (F/BW/VNNI/BF16/FP16) and AMX, 2 cores (same benchmark, quiet machine):
-tensorflow 58.1 slices/s, onnxruntime 52.9, predict 24.8; convolutions 484 of 551 ms of kernels per
-batch of 32 in TensorFlow's graph, 458 of 600 in ONNX Runtime's, so the ceiling is ONNX Runtime's
-convolutions (69.9 slices/s) and the chosen tensorflow path reaches 83 % of it (88 % of its own
-convolutions), below the 90 % target; a second run, the machine faster by then, 87 % (TensorFlow's
-convolutions 395 of 452 ms, ONNX Runtime's 405 of 539). What lies between: TensorFlow's convolutions 5 % slower than
-ONNX Runtime's, and DepthToSpace 20, ConcatV2 17, the crop 11, ReLU 7 and MaxPool 6 ms per batch
-beside them; ONNX Runtime spends 60 ms in DepthToSpace and 37 in NCHWc reorders. OpenVINO 2026.4
-(read from the same ONNX graph) ran at TensorFlow's speed there (65.7 against 63.9 slices/s, its
-convolutions 445-479 ms), so it was not added.
+On an Intel Xeon with AVX-512 (F/BW/VNNI/BF16/FP16) and AMX, 2 cores (same benchmark, quiet machine),
+the sub-pixel form left the tensorflow path at 83-87 % of the ceiling: DepthToSpace 20, ConcatV2 17,
+the crop 11 and MaxPool 6 ms per batch of 32 beside its convolutions (and a ReLU of 7 ms that was
+there only because the benchmark's biases were zeros, which TensorFlow drops, and with them the
+fusion; the benchmark now draws them as a trained model has them). With the transposed form (the
+ceiling now the fastest convolutions among three graphs: TensorFlow on each form, ONNX Runtime on
+the sub-pixel one): tensorflow 88.5 slices/s, the sub-pixel form in TensorFlow 81.1, onnxruntime
+68.5, predict 49.4; convolutions 342 of 359 ms of kernels (transposed form), 341 of 391 (sub-pixel
+form), 357 of 478 (ONNX Runtime); ceiling 94.8 slices/s; tensorflow at 92 % of it (the sub-pixel
+form 85 %, onnxruntime 72 %), chosen. Beside its convolutions there remain the transposed
+convolutions' bias (7.5 ms) and ReLU (6), MaxPool (5.5) and the sigmoid (1). With TensorFlow held to
+AVX2 there: tensorflow 52.0 slices/s, 98 % of TensorFlow's own convolutions (603 of 630 ms of
+kernels); ONNX Runtime, which cannot be held back, ran AVX-512 convolutions in 354 ms, so the
+ceiling (90.5 slices/s) was out of reach of any AVX2 kernel, and the runtime chose onnxruntime (67.9
+slices/s, 73 %). Tried there and not kept: the bias, ReLU and concatenation as one XLA cluster (25
+against 29 ms, the whole path no faster); bias and ReLU as one fused batch norm (2 ms less with
+AVX-512, 48 ms more under AVX2); OpenVINO 2026.4 on either form (its convolutions 373-382 ms
+against TensorFlow's 331-340, its concatenation a reference kernel, its ReLU not fused into the
+transposed convolution; before, on the sub-pixel form, 65.7 against TensorFlow's 63.9 slices/s).
 
 The rewrites are exact in real arithmetic; in float32 the softmax differs from the Keras model's
 by about 1e-6 (1.6-2.6e-6 measured, on either path). The copy is checked against the Keras model
@@ -113,10 +130,12 @@ CHANNEL_ACTIVATIONS = ("softmax", "log_softmax")
 # Forms of the inference copy (`inference_model`), each the fastest for a library on the machines
 # measured: "transposed" (TensorFlow's path) computes each nearest 2x up-sampling + convolution as one
 # transposed convolution and each skip concatenation + convolution as summed convolutions, which
-# oneDNN fuses; "sub-pixel" (ONNX Runtime's, whose ConvTranspose is 1.8x slower than these
+# oneDNN fuses; "sub-pixel" (ONNX Runtime's, whose ConvTranspose takes twice the time of these
 # convolutions and whose Sum is not fused) keeps the concatenations and computes each up-sampling +
 # convolution as a convolution with 4x the filters, then depth_to_space and a crop.
 GRAPH_FORMS = ("transposed", "sub-pixel")
+# Raised whenever the inference copy's graphs change, so that workers measure their path choice again.
+REWRITE_REVISION = 2  # 2: the transposed form (issue #15)
 # Max |softmax difference| from the Keras model for a path to be used (issue #15: identical outputs).
 EQUIVALENCE_TOLERANCE = 1e-5
 CHOICE_ROUNDS = 3  # timed passes of one batch per path at worker start, interleaved; the median counts
@@ -568,7 +587,8 @@ def weights_digest(model) -> str:
 
 
 def choice_key(model, paths: Sequence[str], batch_size: int) -> dict[str, object]:
-    """What the fastest path depends on: the model, the processor and its kernel settings, the libraries."""
+    """What the fastest path depends on: the model, the processor and its kernel settings, the libraries,
+    the revision of the graphs they run."""
     return {
         "weights": weights_digest(model),
         "input_shape": list(model.input_shape[1:]),
@@ -577,6 +597,7 @@ def choice_key(model, paths: Sequence[str], batch_size: int) -> dict[str, object
         "cpu": cpu_features(),
         "environment": {name: os.environ[name] for name in KERNEL_ENVIRONMENT if name in os.environ},
         "versions": _library_versions(paths),
+        "rewrite": REWRITE_REVISION,
     }
 
 

@@ -1,12 +1,15 @@
 """The U-Net's inference copy run by ONNX Runtime on the CPU, in float32: one of the paths that
 `runtime.Inferer` measures at worker start and may choose (see inference/runtime.py for the choice).
 
-The graph is the very one the TensorFlow path runs (the `tf.function` of the inference copy: batch
-norm folded, up-sampling absorbed, softmax as sigmoids), converted by tf2onnx with the batch size left
-open. ONNX Runtime runs it with its default float32 kernels (MLAS); its full graph optimisation
-fuses bias and ReLU into the convolutions and lays the feature maps out in blocks of 8 or 16
-channels (NCHWc) for them, which reorders sums only (outputs within 1e-6 of the unoptimised graph
-here). Nothing that lowers precision is switched on: no bfloat16 or fp16, no approximate math.
+The graph is the inference copy's sub-pixel form (`runtime.GRAPH_FORMS`: batch norm folded,
+up-sampling absorbed as a convolution with 4x the filters then DepthToSpace, softmax as sigmoids), the
+form ONNX Runtime runs fastest (its ConvTranspose, which the TensorFlow path's transposed form would
+need, took twice the time of the sub-pixel up-sampling convolutions on an Intel Xeon, and it does
+not fuse the split concatenations' Sum), as a `tf.function` converted by tf2onnx with the batch size left open. ONNX
+Runtime runs it with its default float32 kernels (MLAS); its full graph optimisation fuses bias and
+ReLU into the convolutions and lays the feature maps out in blocks of 8 or 16 channels (NCHWc) for
+them, which reorders sums only (outputs within 1e-6 of the unoptimised graph here). Nothing that
+lowers precision is switched on: no bfloat16 or fp16, no approximate math.
 
 Why it is a candidate: MLAS' convolutions and oneDNN's are fastest on different processors (on an
 AVX2-only EPYC, issue #15, 23.3 slices/s against `predict`'s 14.7 and the TensorFlow path's 16.7);
