@@ -296,9 +296,14 @@ LUNG_METHOD = os.environ.get("LUNG_METHOD", "lung3d")
 if LUNG_METHOD not in ("lung3d", "mader2d"):
     raise ImproperlyConfigured(f"LUNG_METHOD must be lung3d or mader2d, got {LUNG_METHOD!r}")
 # The float32 CPU paths a worker measures for each U-Net (inference/runtime.py) and chooses among.
-UNET_CPU_PATHS = tuple(path.strip() for path in os.environ.get("UNET_CPU_PATHS", "tensorflow,onnxruntime").split(","))
-if not set(UNET_CPU_PATHS) <= {"tensorflow", "onnxruntime"} or "tensorflow" not in UNET_CPU_PATHS:
-    raise ImproperlyConfigured(f"UNET_CPU_PATHS names tensorflow and optionally onnxruntime, got {UNET_CPU_PATHS}")
+UNET_CPU_PATHS = tuple(
+    path.strip() for path in os.environ.get("UNET_CPU_PATHS", "tensorflow,tensorflow-sub-pixel,onnxruntime").split(",")
+)
+_UNET_PATHS_KNOWN = {"tensorflow", "tensorflow-sub-pixel", "onnxruntime"}  # inference/runtime.PATHS
+if not set(UNET_CPU_PATHS) <= _UNET_PATHS_KNOWN or "tensorflow" not in UNET_CPU_PATHS:
+    raise ImproperlyConfigured(
+        f"UNET_CPU_PATHS names tensorflow and optionally tensorflow-sub-pixel and onnxruntime, got {UNET_CPU_PATHS}"
+    )
 # How long an inference job waits for the lung masks a lung masks job is computing on another worker
 # before it computes them itself (a worker killed mid-job leaves its job "running").
 LUNG_MASKS_WAIT_SECONDS = float(os.environ.get("LUNG_MASKS_WAIT_SECONDS", "600"))

@@ -6,15 +6,17 @@ add the per-process cache keyed by model version, which is all this module reads
 (`.pk`, `.variant`, `.weights_file.path`), and the folder of the settings' VAR_DIR where the path
 choice below is kept.
 
-Which library runs that graph is chosen per machine when a worker loads a model (issue #15): the
-`PATHS` are "tensorflow" (the `tf.function` below) and "onnxruntime" (the same graph converted by
-tf2onnx and run by ONNX Runtime's float32 CPU kernels, inference/runtime_onnx.py). Each is checked
-against the Keras model (softmax within `EQUIVALENCE_TOLERANCE`, 1e-5, else left out), timed on one
-batch of `BATCH_SIZE` after a warm-up (`CHOICE_ROUNDS` rounds, interleaved, median), and the fastest
-is used. The choice is stored in VAR_DIR/unet-paths under a key of the weights' digest, the processor
-(model name, the `KERNEL_FLAGS` it has, usable cores), oneDNN's ISA cap if set and the library
-versions, so a restarted worker builds and checks the chosen path only (about 0.5 s, against 5-10 s
-to measure). A path that fails to import, convert or match is left out with a warning; TensorFlow's
+Which library runs that graph, and in which form, is chosen per machine when a worker loads a model
+(issue #15): the `PATHS` are "tensorflow" (the `tf.function` below, the transposed form of
+`GRAPH_FORMS`), "tensorflow-sub-pixel" (the same in the sub-pixel form) and "onnxruntime" (the
+sub-pixel form converted by tf2onnx and run by ONNX Runtime's float32 CPU kernels,
+inference/runtime_onnx.py). Each is checked against the Keras model (softmax within
+`EQUIVALENCE_TOLERANCE`, 1e-5, else left out), timed on one batch of `BATCH_SIZE` after a warm-up
+(`CHOICE_ROUNDS` rounds, interleaved, median), and the fastest is used. The choice is stored in
+VAR_DIR/unet-paths under a key of the weights' digest, the processor (model name, the `KERNEL_FLAGS`
+it has, usable cores), oneDNN's ISA cap if set, the library versions and the rewrite's revision, so a
+restarted worker builds and checks the chosen path only (about 0.5 s, against 5-10 s to measure). A
+path that fails to import, convert or match is left out with a warning; TensorFlow's
 always remains. GPU workers run TensorFlow alone.
 
 Why the inference copy: measured by ``tests/benchmarks/bench_unet_inference.py`` (TensorFlow 2.21,
@@ -530,6 +532,11 @@ def _tensorflow_path(inferer: Inferer) -> Run:
     return lambda batch: inferer._forward(batch).numpy()
 
 
+def _tensorflow_sub_pixel_path(inferer: Inferer) -> Run:
+    forward = inferer.forward_function("sub-pixel")
+    return lambda batch: forward(batch).numpy()
+
+
 def _onnxruntime_path(inferer: Inferer) -> Run:
     from . import runtime_onnx
 
@@ -538,7 +545,8 @@ def _onnxruntime_path(inferer: Inferer) -> Run:
 
 # The ways to run the same graph, by name; "tensorflow" is always there and is the fallback.
 PATH_BUILDERS: dict[str, Callable[[Inferer], Run]] = {
-    "tensorflow": _tensorflow_path,
+    "tensorflow": _tensorflow_path,  # the transposed form
+    "tensorflow-sub-pixel": _tensorflow_sub_pixel_path,  # in case oneDNN's transposed convolution lags somewhere
     "onnxruntime": _onnxruntime_path,
 }
 PATHS = tuple(PATH_BUILDERS)

@@ -177,8 +177,10 @@ def test_slices_per_second_interleaves_the_paths_and_takes_medians(runtime) -> N
     assert 4 / 0.02 / 2 < speeds["slow"] <= 4 / 0.02
 
 
-def test_onnxruntime_path_gives_the_keras_output_within_1e_5(runtime) -> None:
-    pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed (pip install onnxruntime tf2onnx)")
+@pytest.mark.parametrize("path", ["onnxruntime", "tensorflow-sub-pixel"])
+def test_each_other_path_gives_the_keras_output_within_1e_5(runtime, path: str) -> None:
+    if path == "onnxruntime":
+        pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed (pip install onnxruntime tf2onnx)")
     import keras
 
     from inference import unet
@@ -187,7 +189,7 @@ def test_onnxruntime_path_gives_the_keras_output_within_1e_5(runtime) -> None:
     model = unet.build_unet("table2")
     batch = np.random.default_rng(14).random((5, 128, 128, 1), dtype=np.float32)
 
-    inferer = runtime.Inferer(model, batch_size=2, paths=("onnxruntime",))  # two full batches, one short
+    inferer = runtime.Inferer(model, batch_size=2, paths=(path,))  # two full batches, one short
 
-    assert inferer.path == "onnxruntime"
+    assert inferer.path == path
     assert np.abs(inferer.softmax(batch) - model.predict(batch, verbose=0)).max() <= 1e-5

@@ -21,8 +21,9 @@ machine can halve any one timing):
 - tf.func    : the Keras model in one `tf.function` (`runtime.Inferer(rewrite=False)`);
 - tensorflow : the inference copy in one `tf.function` (`runtime.Inferer`, path "tensorflow"), in
   its transposed form (up-samplings as transposed convolutions, skip concatenations split);
-- tf sub-pixel: the copy in its sub-pixel form (up-sampling as convolution, depth_to_space and crop;
-  concatenations kept), what the tensorflow path ran until issue #15's last change;
+- tensorflow-sub-pixel: the copy in its sub-pixel form (up-sampling as convolution, depth_to_space
+  and crop; concatenations kept), what the tensorflow path ran until issue #15's last change, and
+  the runtime's third candidate;
 - onnxruntime: the sub-pixel form through ONNX Runtime (`runtime.Inferer(paths=("onnxruntime",))`);
 - bf16 (not used): the tensorflow path under Keras' mixed_bfloat16 policy, for comparison only:
   this CPU computes bfloat16 at twice the float32 rate, but the outputs change (printed below).
@@ -63,7 +64,7 @@ SHARED_DATA = Path(os.environ.get("ILD_SHARED_DATA", REPO_ROOT.parent / "shared"
 DEFAULT_SERIES = SHARED_DATA / "ricord-1a-chest-series"
 TARGET_SHARE = 0.9  # of the float32 ceiling, for the chosen path
 BF16 = "bf16 (not used)"
-SUBPIXEL = "tf sub-pixel"
+SUBPIXEL = "tensorflow-sub-pixel"  # also the runtime's name of that path
 TOLERANCE = 1e-5
 CPU_FLAGS = ("fma", "avx2", "avx512f", "avx512_vnni", "avx512_bf16")
 THRESHOLD = 0.5
@@ -256,7 +257,7 @@ def main(argv: list[str]) -> int:
     timings: dict[str, list[float]] = {name: [] for name in ways}
     kernels: dict[str, list[tuple[float, float]]] = {name: [] for name in profilers}
     print(f"\nslices/s, {args.rounds} rounds, each way once per round in turn:")
-    print("round  " + "".join(f"{name:>16}" for name in ways))
+    print("round  " + "".join(f"{name:>21}" for name in ways))
     for round_index in range(args.rounds):
         for name, run in ways.items():
             started = time.perf_counter()
@@ -265,8 +266,8 @@ def main(argv: list[str]) -> int:
         for name, profile in profilers.items():
             kernels[name].append(profile())
         onnx_profiled.run(None, onnx_feed)
-        print(f"{round_index:5d}  " + "".join(f"{timings[name][-1]:16.1f}" for name in ways))
-    print("median " + "".join(f"{statistics.median(timings[name]):16.1f}" for name in ways))
+        print(f"{round_index:5d}  " + "".join(f"{timings[name][-1]:21.1f}" for name in ways))
+    print("median " + "".join(f"{statistics.median(timings[name]):21.1f}" for name in ways))
     kernels["onnxruntime"] = runtime_onnx.node_milliseconds(onnx_profiled.end_profiling())[1:]
     shutil.rmtree(profile_folder, ignore_errors=True)
 
@@ -281,7 +282,7 @@ def main(argv: list[str]) -> int:
         failed |= not ok and name != BF16
         mask_pixels = int(preprocessing.binarize(expected, THRESHOLD).sum())
         print(
-            f"{name:>15} vs predict: max |softmax difference| {difference:.2e}, "
+            f"{name:>20} vs predict: max |softmax difference| {difference:.2e}, "
             f"mask pixels flipped at {THRESHOLD} (beyond {TOLERANCE:g} of it): {int(flips.sum())} "
             f"of {expected.size} ({int(flips.sum()) / max(mask_pixels, 1):.3%} of the "
             f"{mask_pixels} in predict's mask) -> {'EQUAL' if ok else 'DIFFERENT'} within {TOLERANCE:g}"
@@ -293,11 +294,11 @@ def main(argv: list[str]) -> int:
         conv_ms = statistics.median(conv for conv, _ in graph)
         all_ms = statistics.median(total for _, total in graph)
         print(
-            f"{name:>15} graph: convolutions {conv_ms:.0f} of {all_ms:.0f} ms of kernels -> "
+            f"{name:>20} graph: convolutions {conv_ms:.0f} of {all_ms:.0f} ms of kernels -> "
             f"{statistics.median(ceilings[name]):.1f} slices/s with everything else free"
         )
     per_round_ceiling = [max(graphs) for graphs in zip(*ceilings.values(), strict=True)]
-    print(f"{'ceiling':>15}: {statistics.median(per_round_ceiling):.1f} slices/s (the fastest convolutions, per round)")
+    print(f"{'ceiling':>20}: {statistics.median(per_round_ceiling):.1f} slices/s (the fastest convolutions, per round)")
     shares = {
         name: statistics.median(
             speed / ceiling for speed, ceiling in zip(timings[name], per_round_ceiling, strict=True)
