@@ -298,7 +298,7 @@ def main(argv: list[str]) -> int:
             f"{statistics.median(ceilings[name]):.1f} slices/s with everything else free"
         )
     per_round_ceiling = [max(graphs) for graphs in zip(*ceilings.values(), strict=True)]
-    print(f"{'ceiling':>20}: {statistics.median(per_round_ceiling):.1f} slices/s (the fastest convolutions, per round)")
+    print(f"{'ceiling':>26}: {statistics.median(per_round_ceiling):.1f} slices/s (the fastest convolutions, per round)")
     shares = {
         name: statistics.median(
             speed / ceiling for speed, ceiling in zip(timings[name], per_round_ceiling, strict=True)
