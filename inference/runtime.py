@@ -375,10 +375,9 @@ def inference_model(model, form: str = "transposed"):
     one transposed convolution (odd kernels in the transposed form) or in the sub-pixel form;
     Concatenate on the channel axis -> Conv2D (stride 1, no dilation or groups), with nothing else
     reading the concatenation, as one convolution per input, summed (transposed form); a two-filter
-    Conv2D with a
-    softmax, which becomes a sigmoid of the filters' differences (softmax(a, b) = (sigmoid(a - b),
-    sigmoid(b - a)): no maximum and sum over the channel axis, the slowest op per element here).
-    Everything else is cloned unchanged.
+    Conv2D with a softmax, which becomes a sigmoid of the filters' differences (softmax(a, b) =
+    (sigmoid(a - b), sigmoid(b - a)): no maximum and sum over the channel axis, the slowest op per
+    element here). Everything else is cloned unchanged.
     """
     import keras
     from keras import layers
@@ -477,7 +476,7 @@ def inference_model(model, form: str = "transposed"):
 
     def call(layer, *args, **kwargs):
         # A layer stands for one tensor in the graph, so a split concatenation hands its inputs on here.
-        if layer.name in concatenated or layer.name in concatenation_of.values():
+        if layer.name in concatenation_of.values():
             concatenated[layer.name] = list(args[0])
             return args[0][0]  # read by nothing: the split convolution takes the inputs themselves
         if layer.name in split:
