@@ -118,6 +118,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -527,12 +528,8 @@ def _fold_batch_norm(kernel: np.ndarray, bias: np.ndarray, batch_norm) -> tuple[
 Run = Callable[[np.ndarray], np.ndarray]  # one batch of model input -> the model's output, numpy
 
 
-def _tensorflow_path(inferer: Inferer) -> Run:
-    return lambda batch: inferer._forward(batch).numpy()
-
-
-def _tensorflow_sub_pixel_path(inferer: Inferer) -> Run:
-    forward = inferer.forward_function("sub-pixel")
+def _tensorflow_path(inferer: Inferer, form: str = "transposed") -> Run:
+    forward = inferer.forward_function(form)
     return lambda batch: forward(batch).numpy()
 
 
@@ -545,7 +542,8 @@ def _onnxruntime_path(inferer: Inferer) -> Run:
 # The ways to run the same graph, by name; "tensorflow" is always there and is the fallback.
 PATH_BUILDERS: dict[str, Callable[[Inferer], Run]] = {
     "tensorflow": _tensorflow_path,  # the transposed form
-    "tensorflow-sub-pixel": _tensorflow_sub_pixel_path,  # in case oneDNN's transposed convolution lags somewhere
+    # In case oneDNN's transposed convolution lags on some processor.
+    "tensorflow-sub-pixel": partial(_tensorflow_path, form="sub-pixel"),
     "onnxruntime": _onnxruntime_path,
 }
 PATHS = tuple(PATH_BUILDERS)
@@ -709,6 +707,7 @@ class Inferer:
                 )
         self.input_shape = tuple(model.input_shape[1:])
         self._forward = self._traced(lambda batch: self.model(batch, training=False))
+        self._other_forms: dict[str, object] = {}  # form -> its `tf.function`, see `forward_function`
         self.path, self._run = "tensorflow", _tensorflow_path(self)
         if self.rewritten_layers:
             difference = self._difference_from_keras(self._run)
@@ -736,8 +735,10 @@ class Inferer:
         copy is used."""
         if form == "transposed" or not self.rewritten_layers:
             return self._forward
-        copy, _ = inference_model(self.keras_model, form)
-        return self._traced(lambda batch: copy(batch, training=False))
+        if form not in self._other_forms:  # built once: two paths at worker start run the sub-pixel form
+            copy, _ = inference_model(self.keras_model, form)
+            self._other_forms[form] = self._traced(lambda batch: copy(batch, training=False))
+        return self._other_forms[form]
 
     def _difference_from_keras(self, run: Run) -> float:
         check = np.random.default_rng(0).random((2, *self.input_shape), dtype=np.float32)
